@@ -1,0 +1,27 @@
+/** The webhook's Prometheus metrics. */
+import type { Counter, Gauge, Histogram, Registry } from './common/metrics.ts'
+
+/** Metrics updated by the HTTPS server and the certificate reloader. */
+export interface WebhookMetrics {
+  /** Reviews answered, by operation (`unknown` for bad input), outcome (`allowed`, `bad_request`, `error`) and mutated. */
+  requests: Counter
+  /** Time from request received to response sent, seconds. */
+  duration: Histogram
+  /** Certificate (re)loads by result (`loaded`, `rejected`). */
+  certificateLoads: Counter
+  /** notAfter of the certificate being served, unix seconds. */
+  certificateExpiry: Gauge
+}
+
+/** Latency buckets in seconds: admission calls are expected in single-digit milliseconds, the API server gives up at 10 to 30 s. */
+const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10]
+
+/** Registers the webhook's metrics in `registry`. */
+export function createWebhookMetrics (registry: Registry): WebhookMetrics {
+  return {
+    requests: registry.counter('spot_webhook_admission_requests_total', 'Admission reviews answered.', ['operation', 'outcome', 'mutated']),
+    duration: registry.histogram('spot_webhook_admission_duration_seconds', 'Time to answer an admission request.', DURATION_BUCKETS, ['operation']),
+    certificateLoads: registry.counter('spot_webhook_certificate_loads_total', 'Serving certificate loads from --cert-dir.', ['result']),
+    certificateExpiry: registry.gauge('spot_webhook_certificate_expiry_timestamp_seconds', 'notAfter of the serving certificate, unix seconds.')
+  }
+}

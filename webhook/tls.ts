@@ -1,0 +1,134 @@
+/**
+ * Serving certificate from `--cert-dir`, re-read when the directory changes.
+ *
+ * A Kubernetes Secret volume updates by writing a new timestamped directory and
+ * atomically renaming the `..data` symlink, so watching the directory (not the
+ * files) sees every rotation. A pair that does not parse or whose key does not
+ * match the certificate (say, half-written by a non-atomic writer) is rejected
+ * and the previous one keeps being served. A slow poll backs up the watch on
+ * filesystems where change events are unreliable.
+ */
+import { watch, type FSWatcher } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { createPrivateKey, X509Certificate } from 'node:crypto'
+import { join } from 'node:path'
+import type { Logger } from './common/logger.ts'
+
+/** Minimum TLS version offered by the webhook. */
+export const MIN_TLS_VERSION = 'TLSv1.2'
+
+/** A validated certificate and key, PEM. */
+export interface ServingKeyPair {
+  cert: string
+  key: string
+  /** SHA-256 fingerprint of the leaf certificate, for logs. */
+  fingerprint256: string
+  notAfter: Date
+}
+
+/** Checks that `cert` and `key` are PEM and belong together; throws an Error saying which part is wrong. */
+export function validateKeyPair (cert: string, key: string): ServingKeyPair {
+  let x509: X509Certificate
+  try {
+    x509 = new X509Certificate(cert)
+  } catch (err) {
+    throw new Error(`tls.crt is not a PEM certificate: ${(err as Error).message}`)
+  }
+  let privateKey
+  try {
+    privateKey = createPrivateKey(key)
+  } catch (err) {
+    throw new Error(`tls.key is not a PEM private key: ${(err as Error).message}`)
+  }
+  if (!x509.checkPrivateKey(privateKey)) throw new Error('tls.key does not match the certificate in tls.crt')
+  return { cert, key, fingerprint256: x509.fingerprint256, notAfter: new Date(x509.validTo) }
+}
+
+/** Reads and validates `tls.crt` and `tls.key` from `dir`. */
+export async function readKeyPair (dir: string): Promise<ServingKeyPair> {
+  const [cert, key] = await Promise.all([readFile(join(dir, 'tls.crt'), 'utf8'), readFile(join(dir, 'tls.key'), 'utf8')])
+  return validateKeyPair(cert, key)
+}
+
+/** Settings of a CertificateReloader. */
+export interface ReloaderOptions {
+  dir: string
+  logger: Logger
+  /** Called with each new valid pair (not called again for identical content). */
+  onLoad: (pair: ServingKeyPair) => void
+  /** Called when a pair was found but rejected. */
+  onReject?: (error: Error) => void
+  /** Quiet time after a change event before reading, so a burst of events gives one reload. */
+  debounceMs?: number
+  /** Fallback poll interval. */
+  pollIntervalMs?: number
+}
+
+/** Watches a certificate directory and reports each new valid key pair. */
+export class CertificateReloader {
+  private readonly options: Required<Omit<ReloaderOptions, 'onReject'>> & Pick<ReloaderOptions, 'onReject'>
+  private watcher: FSWatcher | undefined
+  private poll: NodeJS.Timeout | undefined
+  private debounce: NodeJS.Timeout | undefined
+  private reloading: Promise<void> = Promise.resolve()
+  private stopped = false
+  /** The pair being served, or undefined until one was loaded. */
+  current: ServingKeyPair | undefined
+
+  constructor (options: ReloaderOptions) {
+    this.options = { debounceMs: 100, pollIntervalMs: 60_000, ...options }
+  }
+
+  /** Loads the current pair (if any; failure is logged, not thrown) and starts watching. */
+  async start (): Promise<void> {
+    await this.reload()
+    try {
+      this.watcher = watch(this.options.dir, { persistent: false }, () => this.schedule())
+      this.watcher.on('error', err => this.options.logger.warn({ err, dir: this.options.dir }, 'certificate directory watch failed; relying on polling'))
+    } catch (err) {
+      this.options.logger.warn({ err, dir: this.options.dir }, 'cannot watch certificate directory; relying on polling')
+    }
+    this.poll = setInterval(() => this.schedule(), this.options.pollIntervalMs)
+    this.poll.unref()
+  }
+
+  /** Reads the directory again now; resolves when done. Reloads never overlap. */
+  reload (): Promise<void> {
+    this.reloading = this.reloading.then(() => this.load())
+    return this.reloading
+  }
+
+  /** Stops watching and polling. */
+  stop (): void {
+    this.stopped = true
+    this.watcher?.close()
+    clearInterval(this.poll)
+    clearTimeout(this.debounce)
+  }
+
+  private schedule (): void {
+    if (this.stopped) return
+    clearTimeout(this.debounce)
+    this.debounce = setTimeout(() => { void this.reload() }, this.options.debounceMs)
+    this.debounce.unref()
+  }
+
+  private async load (): Promise<void> {
+    if (this.stopped) return
+    const { dir, logger } = this.options
+    let pair: ServingKeyPair
+    try {
+      pair = await readKeyPair(dir)
+    } catch (err) {
+      const error = err as Error
+      logger.warn({ dir, err: error.message }, this.current === undefined ? 'no usable certificate yet' : 'new certificate rejected; still serving the previous one')
+      this.options.onReject?.(error)
+      return
+    }
+    if (this.current !== undefined && pair.cert === this.current.cert && pair.key === this.current.key) return
+    const previous = this.current?.fingerprint256
+    this.current = pair
+    this.options.onLoad(pair)
+    logger.info({ dir, fingerprint256: pair.fingerprint256, previous, notAfter: pair.notAfter.toISOString() }, previous === undefined ? 'certificate loaded' : 'certificate reloaded')
+  }
+}
