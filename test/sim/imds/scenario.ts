@@ -1,0 +1,96 @@
+/**
+ * The notices a test scripts: spot interruption, rebalance recommendation,
+ * scheduled events, Auto Scaling target lifecycle state. Pure; times come from
+ * the injected clock, so a delayed notice needs no timer: it is simply not
+ * visible until the clock reaches its posting time.
+ */
+import type { ScheduledEvent, SpotAction } from './formats.ts'
+
+/** How long EC2 gives between the interruption notice and the action. */
+export const SPOT_NOTICE_LEAD_MS = 2 * 60_000
+
+/** Options of `postSpotInterruption`. */
+export interface SpotInterruptionRequest {
+  /** Default `terminate`. */
+  action?: SpotAction
+  /** The notice appears this many milliseconds after posting (default 0: now). */
+  afterMs?: number
+  /** The action time in the notice; default: when the notice appears + 2 minutes. */
+  time?: Date
+}
+
+/** A spot interruption notice and the moment it becomes visible. */
+export interface SpotInterruption {
+  action: SpotAction
+  visibleAt: number
+  time: Date
+}
+
+/** The scripted notices of one simulated instance. */
+export class Scenario {
+  readonly #now: () => number
+  #spot: SpotInterruption | undefined
+  #rebalanceNoticeTime: Date | undefined
+  #scheduledEvents: readonly ScheduledEvent[] = []
+  #targetLifecycleState: string | undefined
+
+  constructor (now: () => number) {
+    this.#now = now
+  }
+
+  /**
+   * Posts a spot interruption notice, replacing any earlier one. The notice
+   * appears `afterMs` from now; its time defaults to that moment + 2 minutes.
+   */
+  postSpotInterruption (o: SpotInterruptionRequest = {}): void {
+    const afterMs = o.afterMs ?? 0
+    if (!Number.isFinite(afterMs) || afterMs < 0) throw new Error(`afterMs must be a non-negative number of milliseconds, got ${afterMs}`)
+    const visibleAt = this.#now() + afterMs
+    this.#spot = { action: o.action ?? 'terminate', visibleAt, time: o.time ?? new Date(visibleAt + SPOT_NOTICE_LEAD_MS) }
+  }
+
+  /** Removes the spot interruption notice (posted or pending). */
+  clearSpotInterruption (): void {
+    this.#spot = undefined
+  }
+
+  /** The spot notice if it is visible now. */
+  visibleSpotInterruption (): SpotInterruption | undefined {
+    return this.#spot !== undefined && this.#now() >= this.#spot.visibleAt ? this.#spot : undefined
+  }
+
+  /** Posts a rebalance recommendation (noticeTime defaults to now). */
+  postRebalanceRecommendation (o: { noticeTime?: Date } = {}): void {
+    this.#rebalanceNoticeTime = o.noticeTime ?? new Date(this.#now())
+  }
+
+  /** Withdraws the rebalance recommendation. */
+  withdrawRebalanceRecommendation (): void {
+    this.#rebalanceNoticeTime = undefined
+  }
+
+  /** The rebalance recommendation's notice time, if one is posted. */
+  rebalanceNoticeTime (): Date | undefined {
+    return this.#rebalanceNoticeTime
+  }
+
+  /** Replaces the scheduled maintenance events. */
+  setScheduledEvents (events: readonly ScheduledEvent[]): void {
+    this.#scheduledEvents = events.map(e => ({ ...e }))
+  }
+
+  /** The scheduled maintenance events, in the order they were set. */
+  scheduledEvents (): readonly ScheduledEvent[] {
+    return this.#scheduledEvents
+  }
+
+  /** Sets `autoscaling/target-lifecycle-state`; undefined removes it (404). */
+  setTargetLifecycleState (state: string | undefined): void {
+    this.#targetLifecycleState = state
+  }
+
+  /** The Auto Scaling target lifecycle state, if set. */
+  targetLifecycleState (): string | undefined {
+    return this.#targetLifecycleState
+  }
+}
