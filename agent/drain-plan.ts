@@ -1,0 +1,105 @@
+/**
+ * The drain plan (pure): which of the node's pods to evict, which finished
+ * pods to delete, which to leave alone and why, which block the drain; and the
+ * deadline arithmetic that bounds grace periods and decides when a pod still
+ * blocked by a PodDisruptionBudget must be deleted anyway.
+ */
+import type { V1Pod } from '@kubernetes/client-node'
+
+/** Annotation the kubelet puts on mirror pods of static pods. */
+export const MIRROR_POD_ANNOTATION = 'kubernetes.io/config.mirror'
+
+/** Kubernetes' default terminationGracePeriodSeconds. */
+export const DEFAULT_POD_GRACE_SECONDS = 30
+
+/** What the plan needs to know besides the pods. */
+export interface DrainPlanOptions {
+  ignoreDaemonSets: boolean
+  deleteLocalData: boolean
+  /** The agent's own pod, never evicted. */
+  ownPod?: { namespace: string, name: string }
+  /** POD_TERMINATION_GRACE_PERIOD: seconds, or -1 for the pod's own. */
+  podTerminationGracePeriod: number
+}
+
+/** A pod the drain acts on. */
+export interface PodRef {
+  namespace: string
+  name: string
+  uid: string
+  /** The grace period the pod would get with no deadline pressure. */
+  desiredGraceSeconds: number
+}
+
+/** Why a pod is left alone. */
+export type SkipReason = 'daemonset' | 'mirror' | 'own-pod'
+
+/** The plan for one drain. */
+export interface DrainPlan {
+  /** Running pods to evict. */
+  evict: PodRef[]
+  /** Succeeded or Failed pods: deleted, no eviction needed. */
+  deleteFinished: PodRef[]
+  /** Pods already terminating: only waited for. */
+  terminating: PodRef[]
+  /** Pods left alone on purpose. */
+  skipped: Array<{ pod: PodRef, reason: SkipReason }>
+  /** Pods the configuration forbids evicting; reported as blockers. */
+  blocked: Array<{ pod: PodRef, reason: string }>
+}
+
+function ref (pod: V1Pod, podTerminationGracePeriod: number): PodRef {
+  const own = pod.spec?.terminationGracePeriodSeconds ?? DEFAULT_POD_GRACE_SECONDS
+  return {
+    namespace: pod.metadata?.namespace ?? 'default',
+    name: pod.metadata?.name ?? '',
+    uid: pod.metadata?.uid ?? '',
+    desiredGraceSeconds: podTerminationGracePeriod >= 0 ? podTerminationGracePeriod : own
+  }
+}
+
+/** Splits the node's pods into what a drain does with each. */
+export function planDrain (pods: readonly V1Pod[], options: DrainPlanOptions): DrainPlan {
+  const plan: DrainPlan = { evict: [], deleteFinished: [], terminating: [], skipped: [], blocked: [] }
+  for (const pod of pods) {
+    const r = ref(pod, options.podTerminationGracePeriod)
+    const isOwn = options.ownPod !== undefined && r.namespace === options.ownPod.namespace && r.name === options.ownPod.name
+    const isMirror = pod.metadata?.annotations?.[MIRROR_POD_ANNOTATION] !== undefined
+    const isDaemonSet = (pod.metadata?.ownerReferences ?? []).some(o => o.controller === true && o.kind === 'DaemonSet')
+    const phase = pod.status?.phase
+    const usesEmptyDir = (pod.spec?.volumes ?? []).some(v => v.emptyDir !== undefined)
+    if (isOwn) plan.skipped.push({ pod: r, reason: 'own-pod' })
+    else if (isMirror) plan.skipped.push({ pod: r, reason: 'mirror' })
+    else if (phase === 'Succeeded' || phase === 'Failed') plan.deleteFinished.push(r)
+    else if (isDaemonSet && options.ignoreDaemonSets) plan.skipped.push({ pod: r, reason: 'daemonset' })
+    else if (isDaemonSet) plan.blocked.push({ pod: r, reason: 'DaemonSet-managed pod and IGNORE_DAEMON_SETS is false' })
+    else if (pod.metadata?.deletionTimestamp !== undefined) plan.terminating.push(r)
+    else if (usesEmptyDir && !options.deleteLocalData) plan.blocked.push({ pod: r, reason: 'uses emptyDir and DELETE_LOCAL_DATA is false' })
+    else plan.evict.push(r)
+  }
+  return plan
+}
+
+/**
+ * The grace period (whole seconds, at least 1) a pod gets at `now`: its desired
+ * one, but never past `deadline - marginMs`, so every container gets its
+ * SIGTERM and finishes before the instance goes away.
+ */
+export function boundedGraceSeconds (desiredSeconds: number, deadline: number | undefined, now: number, marginMs: number): number {
+  if (deadline === undefined) return Math.max(0, desiredSeconds)
+  const left = Math.floor((deadline - marginMs - now) / 1000)
+  return Math.max(1, Math.min(desiredSeconds, left))
+}
+
+/**
+ * When to stop waiting politely for a budget and delete the pod: the last
+ * moment at which it can still get its desired grace before `deadline - marginMs`.
+ */
+export function deleteAtDeadlineTime (desiredSeconds: number, deadline: number, marginMs: number): number {
+  return deadline - marginMs - desiredSeconds * 1000
+}
+
+/** Backoff before the next eviction try after `attempt` 429s: starts at `baseMs`, doubles, capped. */
+export function evictionBackoffMs (attempt: number, baseMs = 250, capMs = 2000): number {
+  return Math.min(capMs, baseMs * 2 ** Math.max(0, attempt))
+}

@@ -1,0 +1,196 @@
+/**
+ * What an IMDS body means (pure: no I/O). Each notice kind has its own parser
+ * turning the body into typed Notices or a NoticeParseError; every notice gets
+ * a stable event id derived from its content, so the same notice has the same
+ * id across polls and agent restarts.
+ */
+import { createHash } from 'node:crypto'
+
+/** The notice kinds the agent acts on; each is also the taint key under spot-handler.io/. */
+export const NOTICE_KINDS = ['spot-itn', 'rebalance-recommendation', 'scheduled-maintenance', 'asg-lifecycle-termination'] as const
+
+/** One of NOTICE_KINDS. */
+export type NoticeKind = typeof NOTICE_KINDS[number]
+
+/** IMDS path (under the base URL) polled for each kind. */
+export const NOTICE_PATHS: Record<NoticeKind, string> = {
+  'spot-itn': '/latest/meta-data/spot/instance-action',
+  'rebalance-recommendation': '/latest/meta-data/events/recommendations/rebalance',
+  'scheduled-maintenance': '/latest/meta-data/events/maintenance/scheduled',
+  'asg-lifecycle-termination': '/latest/meta-data/autoscaling/target-lifecycle-state'
+}
+
+/** Scheduled-event codes that stop or reboot the instance, so the node must be drained. */
+export const ACTING_SCHEDULED_CODES = ['instance-stop', 'instance-retirement', 'instance-reboot', 'system-reboot'] as const
+
+/** A notice: active ones ask for action, canceled/completed ones (scheduled events) for undoing it. */
+export interface Notice {
+  kind: NoticeKind
+  /** Stable id, a valid label value of at most 63 characters (used as the taint value). */
+  eventId: string
+  /** When the instance goes away or the event starts (ms since epoch); undefined when the notice has none. */
+  deadline?: number
+  state: 'active' | 'canceled' | 'completed'
+  /** Human-readable description for events and notifications. */
+  detail: string
+  /** True for notices made up from the rehearsal annotation. */
+  rehearsal?: boolean
+}
+
+/** A body that does not mean what the kind's documentation says; reported, never acted on. */
+export class NoticeParseError extends Error {
+  override name = 'NoticeParseError'
+  readonly kind: NoticeKind
+  /** The start of the offending body, for logs. */
+  readonly excerpt: string
+  constructor (kind: NoticeKind, problem: string, body: string) {
+    const excerpt = body.length > 120 ? body.slice(0, 120) + '…' : body
+    super(`unparseable ${kind} body (${problem}): ${JSON.stringify(excerpt)}`)
+    this.kind = kind
+    this.excerpt = excerpt
+  }
+}
+
+/** The outcome of parsing one body. */
+export type ParseOutcome = { ok: true, notices: Notice[] } | { ok: false, error: NoticeParseError }
+
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/
+
+/** True when `value` is a valid Kubernetes label (and taint) value. */
+export function isLabelValue (value: string): boolean {
+  return value.length <= 63 && LABEL_VALUE.test(value)
+}
+
+const SHORT_KIND: Record<NoticeKind, string> = {
+  'spot-itn': 'itn',
+  'rebalance-recommendation': 'rebalance',
+  'scheduled-maintenance': 'scheduled',
+  'asg-lifecycle-termination': 'asg'
+}
+
+/** A stable event id from the notice's identifying content: `<short kind>-<16 hex digits>`. */
+export function eventIdFor (kind: NoticeKind, ...content: string[]): string {
+  const hash = createHash('sha256').update([kind, ...content].join('\n')).digest('hex').slice(0, 16)
+  return `${SHORT_KIND[kind]}-${hash}`
+}
+
+function parseJson (kind: NoticeKind, body: string): { ok: true, value: unknown } | { ok: false, error: NoticeParseError } {
+  try {
+    return { ok: true, value: JSON.parse(body) }
+  } catch {
+    return { ok: false, error: new NoticeParseError(kind, 'not JSON', body) }
+  }
+}
+
+function isRecord (v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+function parseTime (raw: unknown): number | undefined {
+  if (typeof raw !== 'string' || raw.trim() === '') return undefined
+  const t = Date.parse(raw)
+  return Number.isNaN(t) ? undefined : t
+}
+
+const SPOT_ACTIONS = ['terminate', 'stop', 'hibernate']
+
+/** `spot/instance-action`: `{"action":"terminate","time":"2017-09-18T08:22:00Z"}`. */
+export function parseSpotInstanceAction (body: string): ParseOutcome {
+  const kind = 'spot-itn'
+  const json = parseJson(kind, body)
+  if (!json.ok) return json
+  const v = json.value
+  if (!isRecord(v)) return { ok: false, error: new NoticeParseError(kind, 'not a JSON object', body) }
+  if (typeof v.action !== 'string' || !SPOT_ACTIONS.includes(v.action)) {
+    return { ok: false, error: new NoticeParseError(kind, `action must be one of ${SPOT_ACTIONS.join(', ')}`, body) }
+  }
+  const deadline = parseTime(v.time)
+  if (deadline === undefined) return { ok: false, error: new NoticeParseError(kind, 'time is missing or not a date', body) }
+  return {
+    ok: true,
+    notices: [{ kind, eventId: eventIdFor(kind, v.action, new Date(deadline).toISOString()), deadline, state: 'active', detail: `Spot interruption: ${v.action} at ${new Date(deadline).toISOString()}` }]
+  }
+}
+
+/** `events/recommendations/rebalance`: `{"noticeTime":"2020-10-27T08:22:00Z"}`. */
+export function parseRebalanceRecommendation (body: string): ParseOutcome {
+  const kind = 'rebalance-recommendation'
+  const json = parseJson(kind, body)
+  if (!json.ok) return json
+  const v = json.value
+  if (!isRecord(v)) return { ok: false, error: new NoticeParseError(kind, 'not a JSON object', body) }
+  const noticeTime = parseTime(v.noticeTime)
+  if (noticeTime === undefined) return { ok: false, error: new NoticeParseError(kind, 'noticeTime is missing or not a date', body) }
+  const iso = new Date(noticeTime).toISOString()
+  return { ok: true, notices: [{ kind, eventId: eventIdFor(kind, iso), state: 'active', detail: `Rebalance recommendation since ${iso}` }] }
+}
+
+const SCHEDULED_STATES = ['active', 'canceled', 'completed'] as const
+
+/**
+ * `events/maintenance/scheduled`: a JSON array of
+ * `{Code, Description, EventId, NotBefore, NotAfter?, State}`. Only codes that
+ * stop or reboot the instance become notices; other codes are ignored.
+ */
+export function parseScheduledEvents (body: string): ParseOutcome {
+  const kind = 'scheduled-maintenance'
+  const json = parseJson(kind, body)
+  if (!json.ok) return json
+  if (!Array.isArray(json.value)) return { ok: false, error: new NoticeParseError(kind, 'not a JSON array', body) }
+  const notices: Notice[] = []
+  for (const [i, e] of json.value.entries()) {
+    if (!isRecord(e)) return { ok: false, error: new NoticeParseError(kind, `entry ${i} is not an object`, body) }
+    const { Code: code, State: state, EventId: id, Description: description } = e
+    if (typeof code !== 'string' || typeof id !== 'string' || id === '') {
+      return { ok: false, error: new NoticeParseError(kind, `entry ${i} lacks Code or EventId`, body) }
+    }
+    if (typeof state !== 'string' || !(SCHEDULED_STATES as readonly string[]).includes(state)) {
+      return { ok: false, error: new NoticeParseError(kind, `entry ${i} has State ${JSON.stringify(state)}; expected ${SCHEDULED_STATES.join(', ')}`, body) }
+    }
+    const notBefore = parseTime(e.NotBefore)
+    if (notBefore === undefined) return { ok: false, error: new NoticeParseError(kind, `entry ${i} has no valid NotBefore`, body) }
+    if (!(ACTING_SCHEDULED_CODES as readonly string[]).includes(code)) continue
+    notices.push({
+      kind,
+      eventId: isLabelValue(id) ? id : eventIdFor(kind, id),
+      deadline: notBefore,
+      state: state as typeof SCHEDULED_STATES[number],
+      detail: `Scheduled ${code} (${id}) not before ${new Date(notBefore).toISOString()}${typeof description === 'string' && description !== '' ? ': ' + description : ''}`
+    })
+  }
+  return { ok: true, notices }
+}
+
+/**
+ * `autoscaling/target-lifecycle-state`: a plain word (`InService`, `Terminated`,
+ * `Warmed:Stopped`, ...). Only `Terminated` is a notice; its id comes from the instance id.
+ */
+export function parseTargetLifecycleState (body: string, instanceId: string): ParseOutcome {
+  const kind = 'asg-lifecycle-termination'
+  const state = body.trim()
+  if (!/^[A-Za-z]+(:[A-Za-z]+)?$/.test(state)) return { ok: false, error: new NoticeParseError(kind, 'not a lifecycle state word', body) }
+  if (state !== 'Terminated') return { ok: true, notices: [] }
+  return { ok: true, notices: [{ kind, eventId: eventIdFor(kind, instanceId, state), state: 'active', detail: 'Auto Scaling target lifecycle state is Terminated' }] }
+}
+
+/** Parses the body of `kind`'s IMDS path. */
+export function parseNoticeBody (kind: NoticeKind, body: string, instanceId: string): ParseOutcome {
+  switch (kind) {
+    case 'spot-itn': return parseSpotInstanceAction(body)
+    case 'rebalance-recommendation': return parseRebalanceRecommendation(body)
+    case 'scheduled-maintenance': return parseScheduledEvents(body)
+    case 'asg-lifecycle-termination': return parseTargetLifecycleState(body, instanceId)
+  }
+}
+
+/** The notice a rehearsal annotation stands for: posted now, two minutes to go. */
+export function rehearsalNotice (kind: NoticeKind, startedAt: number, deadlineMs = 120_000): Notice {
+  return {
+    kind,
+    eventId: `rehearsal-${eventIdFor(kind, 'rehearsal', String(startedAt)).split('-')[1]!}`,
+    deadline: startedAt + deadlineMs,
+    state: 'active',
+    detail: `Rehearsal of ${kind} started ${new Date(startedAt).toISOString()}`,
+    rehearsal: true
+  }
+}
