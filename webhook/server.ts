@@ -28,22 +28,35 @@ export interface WebhookServerOptions {
 /** The fastify instance over node's https server (its `server` accepts setSecureContext). */
 export type WebhookServer = FastifyInstance<HttpsServer>
 
+/** The body could not be read as JSON; the message says why. */
+export class BadBody extends Error {
+  override name = 'BadBody'
+}
+
+/** Parses a request body as JSON, with the parser's own explanation when it is not (the position of the fault). */
+export function parseJsonBody (body: string): unknown {
+  if (body.trim() === '') throw new BadBody('request body is empty; expected an AdmissionReview')
+  try {
+    return JSON.parse(body)
+  } catch (err) {
+    throw new BadBody(`request body is not valid JSON: ${(err as Error).message}`)
+  }
+}
+
 /** Turns framework and codec errors into a status and a one-line message saying what was wrong. */
 export function describeRequestError (error: FastifyError | Error, contentType: string | undefined, bodyLimit: number): { status: number, message: string } {
   if (error instanceof BadReview) return { status: 400, message: `invalid AdmissionReview: ${error.message}` }
+  if (error instanceof BadBody) return { status: 400, message: error.message }
   const code = (error as FastifyError).code
   switch (code) {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return { status: 415, message: `unsupported content type ${JSON.stringify(contentType ?? '')}; send application/json` }
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return { status: 413, message: `request body is larger than the limit of ${bodyLimit} bytes` }
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return { status: 400, message: 'request body is empty; expected an AdmissionReview' }
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return { status: 400, message: 'request body length does not match Content-Length' }
   }
   const status = (error as FastifyError).statusCode ?? 500
-  if (code === 'FST_ERR_CTP_INVALID_JSON_BODY') return { status: 400, message: 'request body is not valid JSON' }
   if (status >= 400 && status < 500) return { status, message: error.message.split('\n')[0]! }
   return { status: 500, message: `internal error: ${error.message.split('\n')[0]}` }
 }
@@ -60,8 +73,17 @@ export function buildWebhookServer (options: WebhookServerOptions): WebhookServe
     requestTimeout: 30_000,
     return503OnClosing: true
   }) as unknown as WebhookServer
-  // Only JSON is an AdmissionReview; without this, text/plain bodies would reach the handler as strings.
-  app.removeContentTypeParser('text/plain')
+  // Only JSON is an AdmissionReview (without this, text/plain bodies would reach the handler as strings),
+  // and a JSON syntax error should say where it is. JSON.parse keeps "__proto__" as a plain own key,
+  // and the webhook never merges request data into other objects, so this parser cannot pollute prototypes.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(body as string))
+    } catch (err) {
+      done(err as Error, undefined)
+    }
+  })
 
   app.post(MUTATE_PATH, async (request, reply) => {
     const started = performance.now()
