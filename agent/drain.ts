@@ -1,0 +1,175 @@
+/**
+ * The drain: evict every pod of the plan concurrently (the API gate bounds
+ * parallelism and rate), retry budget refusals promptly with capped backoff,
+ * delete finished pods, wait until each pod is gone or replaced, and respect
+ * the deadline: grace periods end before it, and a pod a budget still blocks
+ * when it can no longer wait is deleted with the grace that is left (when
+ * enabled), recording the budget that blocked it.
+ */
+import type { Logger } from 'pino'
+import { boundedGraceSeconds, deleteAtDeadlineTime, evictionBackoffMs, planDrain, type DrainPlanOptions, type PodRef, type SkipReason } from './drain-plan.ts'
+import type { NodeClient } from './kube.ts'
+import type { AgentMetrics } from './metrics.ts'
+
+/** Timing and policy of one drain. */
+export interface DrainOptions extends DrainPlanOptions {
+  /** When the instance goes away (ms since epoch), if the notice says. */
+  deadline?: number
+  /** How long a drain without a deadline may take (NODE_TERMINATION_GRACE_PERIOD, ms). */
+  noDeadlineBudgetMs: number
+  /** Time kept free before the deadline (ms). */
+  safetyMarginMs: number
+  /** Delete pods a budget still blocks once they can no longer wait. */
+  deleteAtDeadline: boolean
+  /** How often the node's pods are listed while waiting for them to go (default 250 ms). */
+  goneCheckIntervalMs?: number
+}
+
+/** What the drain needs from the outside. */
+export interface DrainDeps {
+  client: Pick<NodeClient, 'listPods' | 'evict' | 'deletePod'>
+  logger: Logger
+  metrics: AgentMetrics
+  now: () => number
+  sleep: (ms: number) => Promise<void>
+  /** Aborted when the agent stops: the drain returns at the next step, handing over to the next start. */
+  signal?: AbortSignal
+}
+
+/** `namespace/name`. */
+export type PodName = string
+
+/** What a drain did. */
+export interface DrainReport {
+  evicted: PodName[]
+  deletedFinished: PodName[]
+  deletedAtDeadline: Array<{ pod: PodName, pdb?: string }>
+  skipped: Array<{ pod: PodName, reason: SkipReason }>
+  /** Pods still on the node because of configuration or a budget. */
+  blockers: Array<{ pod: PodName, reason: string }>
+  /** Pods whose eviction was accepted but that were still terminating when the drain stopped waiting. */
+  stillTerminating: PodName[]
+  durationMs: number
+  /** True when every pod the plan acts on is gone. */
+  complete: boolean
+  /** True when the drain stopped because the agent is stopping. */
+  handedOver: boolean
+}
+
+const nameOf = (p: PodRef): PodName => `${p.namespace}/${p.name}`
+
+/** One-line summary of a report, for the final Event and logs. */
+export function summarizeDrain (r: DrainReport): string {
+  const parts = [`${r.evicted.length} evicted`]
+  if (r.deletedFinished.length > 0) parts.push(`${r.deletedFinished.length} finished deleted`)
+  parts.push(`${r.deletedAtDeadline.length} deleted at the deadline${r.deletedAtDeadline.length > 0 ? ` (${r.deletedAtDeadline.map(d => `${d.pod}${d.pdb !== undefined ? ` blocked by PDB ${d.pdb}` : ''}`).join(', ')})` : ''}`)
+  parts.push(`${r.skipped.length} left alone`)
+  if (r.blockers.length > 0) parts.push(`blockers: ${r.blockers.map(b => `${b.pod} (${b.reason})`).join(', ')}`)
+  if (r.stillTerminating.length > 0) parts.push(`still terminating: ${r.stillTerminating.join(', ')}`)
+  if (r.handedOver) parts.push('handed over to the next agent start')
+  return `drain ${r.complete ? 'complete' : 'incomplete'} in ${(r.durationMs / 1000).toFixed(1)}s: ${parts.join('; ')}`
+}
+
+/** Drains the node. Never throws for a single pod's trouble; that pod is reported instead. */
+export async function drainNode (options: DrainOptions, deps: DrainDeps): Promise<DrainReport> {
+  const { client, logger, metrics, now, sleep, signal } = deps
+  const start = now()
+  const stopAt = options.deadline ?? start + options.noDeadlineBudgetMs
+  const aborted = (): boolean => signal?.aborted === true
+  const plan = planDrain(await client.listPods(), options)
+  const report: DrainReport = {
+    evicted: [],
+    deletedFinished: [],
+    deletedAtDeadline: [],
+    skipped: plan.skipped.map(s => ({ pod: nameOf(s.pod), reason: s.reason })),
+    blockers: plan.blocked.map(b => ({ pod: nameOf(b.pod), reason: b.reason })),
+    stillTerminating: [],
+    durationMs: 0,
+    complete: false,
+    handedOver: false
+  }
+  logger.info({ evict: plan.evict.length, finished: plan.deleteFinished.length, terminating: plan.terminating.length, skipped: plan.skipped.length, blocked: plan.blocked.length }, 'drain planned')
+  const toAwait: PodRef[] = [...plan.terminating]
+
+  const evictOne = async (pod: PodRef): Promise<void> => {
+    const deleteAt = options.deleteAtDeadline && options.deadline !== undefined ? deleteAtDeadlineTime(pod.desiredGraceSeconds, options.deadline, options.safetyMarginMs) : undefined
+    for (let attempt = 0; !aborted(); attempt++) {
+      const grace = boundedGraceSeconds(pod.desiredGraceSeconds, options.deadline, now(), options.safetyMarginMs)
+      let result
+      try {
+        result = await client.evict(pod.namespace, pod.name, pod.uid, grace)
+      } catch (err) {
+        metrics.evictions.inc({ outcome: 'error' })
+        logger.warn({ err, pod: nameOf(pod) }, 'eviction request failed; retrying')
+        result = { outcome: 'blocked' as const, status: 0, message: (err as Error).message }
+      }
+      if (result.outcome === 'accepted') {
+        metrics.evictions.inc({ outcome: 'evicted' })
+        logger.info({ pod: nameOf(pod), gracePeriodSeconds: grace, attempts: attempt + 1 }, 'pod evicted')
+        report.evicted.push(nameOf(pod))
+        toAwait.push(pod)
+        return
+      }
+      if (result.outcome === 'gone') {
+        metrics.evictions.inc({ outcome: 'gone' })
+        return
+      }
+      if (result.status === 429) metrics.evictions.inc({ outcome: 'blocked' })
+      const t = now()
+      if (deleteAt !== undefined && t >= deleteAt) {
+        const left = boundedGraceSeconds(pod.desiredGraceSeconds, options.deadline, t, options.safetyMarginMs)
+        logger.warn({ pod: nameOf(pod), pdb: result.pdb, gracePeriodSeconds: left }, 'budget still blocks near the deadline; deleting the pod with the remaining grace')
+        try {
+          if (await client.deletePod(pod.namespace, pod.name, pod.uid, left)) {
+            metrics.evictions.inc({ outcome: 'deleted-at-deadline' })
+            report.deletedAtDeadline.push({ pod: nameOf(pod), ...(result.pdb !== undefined ? { pdb: result.pdb } : {}) })
+            toAwait.push(pod)
+          }
+          return
+        } catch (err) {
+          logger.error({ err, pod: nameOf(pod) }, 'deleting the pod at the deadline failed; retrying')
+        }
+      } else if (t >= stopAt) {
+        metrics.evictions.inc({ outcome: 'gave-up' })
+        report.blockers.push({ pod: nameOf(pod), reason: result.pdb !== undefined ? `blocked by PodDisruptionBudget ${result.pdb}` : result.message })
+        return
+      }
+      const limit = Math.max(1, (deleteAt ?? stopAt) - t)
+      await sleep(Math.min(evictionBackoffMs(attempt), limit))
+    }
+  }
+
+  const deleteFinished = async (pod: PodRef): Promise<void> => {
+    try {
+      if (await client.deletePod(pod.namespace, pod.name, pod.uid, 0)) report.deletedFinished.push(nameOf(pod))
+      metrics.evictions.inc({ outcome: 'deleted-finished' })
+    } catch (err) {
+      logger.warn({ err, pod: nameOf(pod) }, 'could not delete finished pod')
+      report.blockers.push({ pod: nameOf(pod), reason: (err as Error).message })
+    }
+  }
+
+  await Promise.all([...plan.evict.map(evictOne), ...plan.deleteFinished.map(deleteFinished)])
+  const waitingFor = await waitUntilGone(toAwait, stopAt, options.goneCheckIntervalMs ?? 250, deps)
+  report.stillTerminating = waitingFor.map(nameOf)
+  report.handedOver = aborted()
+  report.durationMs = now() - start
+  report.complete = !report.handedOver && report.blockers.length === 0 && report.stillTerminating.length === 0
+  return report
+}
+
+/** Lists the node's pods until none of `pods` is there any more (same name with another uid counts as gone); returns the ones left. */
+async function waitUntilGone (pods: readonly PodRef[], stopAt: number, intervalMs: number, deps: DrainDeps): Promise<PodRef[]> {
+  let left = [...pods]
+  while (left.length > 0 && deps.signal?.aborted !== true) {
+    try {
+      const present = new Set((await deps.client.listPods()).map(p => `${p.metadata?.namespace}/${p.metadata?.name}/${p.metadata?.uid}`))
+      left = left.filter(p => present.has(`${p.namespace}/${p.name}/${p.uid}`))
+    } catch (err) {
+      deps.logger.warn({ err }, 'listing pods while waiting for them to go failed; retrying')
+    }
+    if (left.length === 0 || deps.now() >= stopAt) break
+    await deps.sleep(Math.min(intervalMs, Math.max(1, stopAt - deps.now())))
+  }
+  return left
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+/** Entry point of `spot-agent` (`npm run agent -- [flags]`): config, logger, Kubernetes client, agent, signals. */
+import { KubeConfig } from '@kubernetes/client-node'
+import { ConfigError, loggable, readOptionsOrExit } from '../webhook/common/options.ts'
+import { createLogger } from '../webhook/common/logger.ts'
+import { AGENT_OPTIONS, AGENT_PROGRAM, AGENT_SUMMARY, checkAgentConfig } from './config.ts'
+import { startAgent } from './agent.ts'
+
+let config
+try {
+  config = checkAgentConfig(readOptionsOrExit(AGENT_PROGRAM, AGENT_SUMMARY, AGENT_OPTIONS))
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err
+  process.stderr.write(`${AGENT_PROGRAM}: ${err.message}\n`)
+  process.exit(2)
+}
+const logger = createLogger(AGENT_PROGRAM, config.logLevel)
+logger.info({ config: loggable(AGENT_OPTIONS, config) }, 'effective configuration')
+const kubeConfig = new KubeConfig()
+kubeConfig.loadFromDefault()
+const agent = await startAgent(config, { kubeConfig, logger })
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    logger.info({ signal }, 'stopping')
+    agent.stop().then(() => { process.exitCode = 0 }, err => {
+      logger.error({ err }, 'error while stopping')
+      process.exitCode = 1
+    })
+  })
+}
