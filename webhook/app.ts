@@ -51,14 +51,14 @@ export async function startWebhook (values: WebhookOptionValues, start: StartOpt
   const reloader = new CertificateReloader({
     dir: values.certDir,
     logger,
-    debounceMs: start.certDebounceMs,
-    onLoad: pair => {
-      app.server.setSecureContext({ cert: pair.cert, key: pair.key, minVersion: MIN_TLS_VERSION })
-      metrics.certificateLoads.inc({ result: 'loaded' })
-      metrics.certificateExpiry.set({}, Math.floor(pair.notAfter.getTime() / 1000))
-    },
-    onReject: () => metrics.certificateLoads.inc({ result: 'rejected' })
+    debounceMs: start.certDebounceMs
   })
+  reloader.on('load', pair => {
+    app.server.setSecureContext({ cert: pair.cert, key: pair.key, minVersion: MIN_TLS_VERSION })
+    metrics.certificateLoads.inc({ result: 'loaded' })
+    metrics.certificateExpiry.set({}, Math.floor(pair.notAfter.getTime() / 1000))
+  })
+  reloader.on('reject', () => metrics.certificateLoads.inc({ result: 'rejected' }))
   let stopping = false
   const ops = buildOpsServer({
     registry,

@@ -8,6 +8,7 @@
  * and the previous one keeps being served. A slow poll backs up the watch on
  * filesystems where change events are unreliable.
  */
+import { EventEmitter } from 'node:events'
 import { watch, type FSWatcher } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { createPrivateKey, X509Certificate } from 'node:crypto'
@@ -54,19 +55,21 @@ export async function readKeyPair (dir: string): Promise<ServingKeyPair> {
 export interface ReloaderOptions {
   dir: string
   logger: Logger
-  /** Called with each new valid pair (not called again for identical content). */
-  onLoad: (pair: ServingKeyPair) => void
-  /** Called when a pair was found but rejected. */
-  onReject?: (error: Error) => void
   /** Quiet time after a change event before reading, so a burst of events gives one reload. */
   debounceMs?: number
   /** Fallback poll interval. */
   pollIntervalMs?: number
 }
 
-/** Watches a certificate directory and reports each new valid key pair. */
-export class CertificateReloader {
-  private readonly options: Required<Omit<ReloaderOptions, 'onReject'>> & Pick<ReloaderOptions, 'onReject'>
+/** Events of a CertificateReloader: `load` for each new valid pair (identical content is not reported twice), `reject` for a pair that cannot be used. */
+export interface ReloaderEvents {
+  load: [pair: ServingKeyPair]
+  reject: [error: Error]
+}
+
+/** Watches a certificate directory and emits each new valid key pair. */
+export class CertificateReloader extends EventEmitter<ReloaderEvents> {
+  private readonly options: Required<ReloaderOptions>
   private watcher: FSWatcher | undefined
   private poll: NodeJS.Timeout | undefined
   private debounce: NodeJS.Timeout | undefined
@@ -76,10 +79,11 @@ export class CertificateReloader {
   current: ServingKeyPair | undefined
 
   constructor (options: ReloaderOptions) {
+    super()
     this.options = { debounceMs: 100, pollIntervalMs: 60_000, ...options }
   }
 
-  /** Loads the current pair (if any; failure is logged, not thrown) and starts watching. */
+  /** Loads the current pair (if any; failure is logged and emitted, not thrown) and starts watching. Subscribe before calling. */
   async start (): Promise<void> {
     await this.reload()
     try {
@@ -122,13 +126,13 @@ export class CertificateReloader {
     } catch (err) {
       const error = err as Error
       logger.warn({ dir, err: error.message }, this.current === undefined ? 'no usable certificate yet' : 'new certificate rejected; still serving the previous one')
-      this.options.onReject?.(error)
+      this.emit('reject', error)
       return
     }
     if (this.current !== undefined && pair.cert === this.current.cert && pair.key === this.current.key) return
     const previous = this.current?.fingerprint256
     this.current = pair
-    this.options.onLoad(pair)
+    this.emit('load', pair)
     logger.info({ dir, fingerprint256: pair.fingerprint256, previous, notAfter: pair.notAfter.toISOString() }, previous === undefined ? 'certificate loaded' : 'certificate reloaded')
   }
 }

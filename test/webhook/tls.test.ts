@@ -1,0 +1,118 @@
+/**
+ * Certificate loading and rotation against the real HTTPS server: the served
+ * certificate follows the Secret volume, bad pairs are refused while the old
+ * one keeps serving, connections already open are not disturbed, and /readyz
+ * waits for a certificate.
+ */
+import t from 'tap'
+import { once } from 'node:events'
+import { Agent } from 'node:https'
+import { X509Certificate } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { generateServingCert } from '../../certs/generate.ts'
+import { TEST_SERVICE, testCertificates } from '../helpers/certs.ts'
+import { httpsRequest, postReview } from '../helpers/https.ts'
+import { makeSecretVolume, publishSecret } from '../helpers/secret-volume.ts'
+import { startTestWebhook } from '../helpers/webhook.ts'
+import { validateKeyPair } from '../../webhook/tls.ts'
+
+const review = JSON.parse(await readFile(new URL('../fixtures/admission/workshop-example-v2.json', import.meta.url), 'utf8')).review
+const fingerprint = (pem: string): string => new X509Certificate(pem).fingerprint256
+
+async function readyz (port: number): Promise<{ status: number, text: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}/readyz`)
+  return { status: res.status, text: await res.text() }
+}
+
+t.test('a rotated Secret volume changes the certificate new connections see, without disturbing open ones', async t => {
+  const set = await testCertificates()
+  const second = await generateServingCert(set.ca, { ...TEST_SERVICE, hosts: ['127.0.0.1'], days: 2, keyType: 'ecdsa' })
+  const dir = await makeSecretVolume(t)
+  await publishSecret(dir, { 'tls.crt': set.serving.cert, 'tls.key': set.serving.key, 'ca.crt': set.ca.cert })
+  const webhook = await startTestWebhook(t, dir)
+  const ca = set.ca.cert
+
+  const first = await postReview(webhook.port, ca, review)
+  t.equal(first.status, 200)
+  t.equal(first.fingerprint256, fingerprint(set.serving.cert), 'serves the first certificate')
+
+  // A keep-alive connection opened before the rotation, and a request whose body is still on its way.
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+  t.teardown(() => agent.destroy())
+  const kept = await postReview(webhook.port, ca, review, agent)
+  t.equal(kept.fingerprint256, fingerprint(set.serving.cert))
+  const body = JSON.stringify(review)
+  const inFlight = httpsRequest({
+    port: webhook.port,
+    ca,
+    body,
+    beforeBody: async write => {
+      write(body.slice(0, 100))
+      const rotated = once(webhook.reloader, 'load')
+      await publishSecret(dir, { 'tls.crt': second.cert, 'tls.key': second.key, 'ca.crt': ca })
+      await rotated
+      write(body.slice(100))
+    }
+  })
+  const finished = await inFlight
+  t.equal(finished.status, 200, 'the request in flight during the rotation completes')
+  t.equal(finished.fingerprint256, fingerprint(set.serving.cert), 'on the connection it started on')
+
+  const fresh = await postReview(webhook.port, ca, review)
+  t.equal(fresh.status, 200)
+  t.equal(fresh.fingerprint256, fingerprint(second.cert), 'a new connection sees the new certificate')
+  const reused = await postReview(webhook.port, ca, review, agent)
+  t.equal(reused.status, 200, 'the kept-alive connection still works')
+  t.equal(reused.fingerprint256, fingerprint(set.serving.cert), 'and still uses the certificate it was opened with')
+  t.equal(webhook.reloader.current?.fingerprint256, fingerprint(second.cert))
+  t.match(webhook.registry.render(), /spot_webhook_certificate_loads_total\{result="loaded"\} 2/)
+})
+
+t.test('a pair that is unusable is refused and the previous certificate keeps being served', async t => {
+  const set = await testCertificates()
+  const other = await testCertificates()
+  const dir = await makeSecretVolume(t)
+  await publishSecret(dir, { 'tls.crt': set.serving.cert, 'tls.key': set.serving.key })
+  const webhook = await startTestWebhook(t, dir)
+
+  for (const [what, files, reason] of [
+    ['a half-written certificate', { 'tls.crt': set.serving.cert.slice(0, 200), 'tls.key': set.serving.key }, /tls\.crt is not a PEM certificate/],
+    ['a key of another certificate', { 'tls.crt': other.serving.cert, 'tls.key': set.serving.key }, /tls\.key does not match the certificate/],
+    ['a garbage key', { 'tls.crt': set.serving.cert, 'tls.key': 'not a key' }, /tls\.key is not a PEM private key/]
+  ] as const) {
+    const rejected = once(webhook.reloader, 'reject')
+    await publishSecret(dir, files)
+    const [error] = await rejected as [Error]
+    t.match(error.message, reason, `${what} is refused with a reason`)
+    const res = await postReview(webhook.port, set.ca.cert, review)
+    t.equal(res.status, 200, `still serving after ${what}`)
+    t.equal(res.fingerprint256, fingerprint(set.serving.cert), 'with the previous certificate')
+    t.equal((await readyz(webhook.metricsPort)).status, 200, 'and still ready')
+  }
+  t.match(webhook.registry.render(), /spot_webhook_certificate_loads_total\{result="rejected"\} 3/)
+})
+
+t.test('readyz is not ready until a certificate is loaded, then the server serves it', async t => {
+  const set = await testCertificates()
+  const dir = await makeSecretVolume(t)
+  const webhook = await startTestWebhook(t, dir)
+  const before = await readyz(webhook.metricsPort)
+  t.equal(before.status, 503)
+  t.match(before.text, /no valid tls\.crt\/tls\.key loaded from/)
+  await t.rejects(postReview(webhook.port, set.ca.cert, review), 'no TLS handshake without a certificate')
+
+  const loaded = once(webhook.reloader, 'load')
+  await publishSecret(dir, { 'tls.crt': set.serving.cert, 'tls.key': set.serving.key })
+  await loaded
+  t.equal((await readyz(webhook.metricsPort)).status, 200, 'ready once loaded')
+  const res = await postReview(webhook.port, set.ca.cert, review)
+  t.equal(res.status, 200)
+  t.equal(res.fingerprint256, fingerprint(set.serving.cert))
+})
+
+t.test('validateKeyPair reports the expiry and fingerprint of a good pair', async t => {
+  const set = await testCertificates('rsa')
+  const pair = validateKeyPair(set.serving.cert, set.serving.key)
+  t.equal(pair.fingerprint256, fingerprint(set.serving.cert))
+  t.ok(pair.notAfter.getTime() > Date.now(), 'expires in the future')
+})
