@@ -1,14 +1,25 @@
 #!/usr/bin/env node
-/** Entry point of `spot-certs` (`npm run certs -- --service S --namespace N --out-dir DIR`). */
+/**
+ * Entry point of `spot-certs`: `npm run certs -- --service S --namespace N --out-dir DIR`,
+ * or in-cluster `--secret NAME --webhook-config NAME` instead of `--out-dir`.
+ */
 import { ConfigError, readOptionsOrExit } from '../webhook/common/options.ts'
-import { CERTS_OPTIONS, CERTS_PROGRAM, CERTS_SUMMARY, requireCertsOptions } from './options.ts'
+import { createLogger } from '../webhook/common/logger.ts'
+import { CERTS_OPTIONS, CERTS_PROGRAM, CERTS_SUMMARY, selectCertsMode } from './options.ts'
 import { runCerts } from './run.ts'
+import { defaultClients, installCertificates } from './install.ts'
 
 try {
-  const config = requireCertsOptions(readOptionsOrExit(CERTS_PROGRAM, CERTS_SUMMARY, CERTS_OPTIONS))
-  const result = await runCerts(config)
-  process.stderr.write(`${CERTS_PROGRAM}: wrote ${result.paths.ca}, ${result.paths.cert}, ${result.paths.key}\n`)
-  process.stdout.write(result.caBundle + '\n')
+  const selected = selectCertsMode(readOptionsOrExit(CERTS_PROGRAM, CERTS_SUMMARY, CERTS_OPTIONS))
+  if (selected.mode === 'files') {
+    const result = await runCerts(selected.config)
+    process.stderr.write(`${CERTS_PROGRAM}: wrote ${result.paths.ca}, ${result.paths.cert}, ${result.paths.key}\n`)
+    process.stdout.write(result.caBundle + '\n')
+  } else {
+    const { config } = selected
+    const logger = createLogger(CERTS_PROGRAM, config.logLevel)
+    await installCertificates(defaultClients(), { ...config, renewBeforeDays: config.renewBefore }, logger)
+  }
 } catch (err) {
   process.stderr.write(`${CERTS_PROGRAM}: ${(err as Error).message}\n`)
   process.exitCode = err instanceof ConfigError ? 2 : 1
