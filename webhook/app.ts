@@ -10,7 +10,7 @@ import { buildOpsServer } from './common/ops-server.ts'
 import { loggable } from './common/options.ts'
 import { createWebhookMetrics } from './metrics.ts'
 import { WEBHOOK_OPTIONS, WEBHOOK_PROGRAM, type WebhookOptionValues } from './options.ts'
-import { buildWebhookServer } from './server.ts'
+import { buildWebhookServer, type WebhookServer } from './server.ts'
 import { CertificateReloader, MIN_TLS_VERSION } from './tls.ts'
 
 /** A running webhook. */
@@ -19,6 +19,8 @@ export interface RunningWebhook {
   port: number
   /** Bound ops port. */
   metricsPort: number
+  /** The node https server under fastify (tests wait on its `request` event). */
+  httpsServer: WebhookServer['server']
   registry: Registry
   reloader: CertificateReloader
   /** Stops accepting, lets in-flight requests finish (up to the shutdown timeout), then closes everything. */
@@ -98,5 +100,5 @@ export async function startWebhook (values: WebhookOptionValues, start: StartOpt
     })()
     return stopped
   }
-  return { port, metricsPort, registry, reloader, stop }
+  return { port, metricsPort, httpsServer: app.server, registry, reloader, stop }
 }

@@ -42,12 +42,14 @@ t.test('a rotated Secret volume changes the certificate new connections see, wit
   const kept = await postReview(webhook.port, ca, review, agent)
   t.equal(kept.fingerprint256, fingerprint(set.serving.cert))
   const body = JSON.stringify(review)
+  const received = once(webhook.httpsServer, 'request')
   const inFlight = httpsRequest({
     port: webhook.port,
     ca,
     body,
     beforeBody: async write => {
       write(body.slice(0, 100))
+      await received
       const rotated = once(webhook.reloader, 'load')
       await publishSecret(dir, { 'tls.crt': second.cert, 'tls.key': second.key, 'ca.crt': ca })
       await rotated

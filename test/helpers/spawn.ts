@@ -1,0 +1,27 @@
+/** Test helper: run one of the programs with the project's Node (24) and collect its output. */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+/** Repository root. */
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
+
+/** The project's Node binary (the system one may be older). */
+export const PROJECT_NODE = fileURLToPath(new URL('../../node_modules/.bin/node', import.meta.url))
+
+/** Starts `node <script> ...args` in the repository root with `env` added to a minimal environment. */
+export function spawnProgram (script: string, args: readonly string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn(PROJECT_NODE, [script, ...args], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+}
+
+/** Runs a program to completion. */
+export function runProgram (script: string, args: readonly string[], env: Record<string, string> = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const child = spawnProgram(script, args, env)
+  let stdout = ''
+  let stderr = ''
+  child.stdout!.on('data', (c: Buffer) => { stdout += c.toString() })
+  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString() })
+  return new Promise((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', code => resolve({ code, stdout, stderr }))
+  })
+}

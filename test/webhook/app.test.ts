@@ -1,0 +1,81 @@
+/**
+ * Lifecycle of the in-process webhook: stop() lets a request in flight finish
+ * and refuses new connections; the shutdown timeout closes connections that
+ * never finish; /metrics exposes the admission metrics.
+ */
+import t from 'tap'
+import { once } from 'node:events'
+import { readFile } from 'node:fs/promises'
+import { makeCertDir } from '../helpers/certs.ts'
+import { httpsRequest, postReview } from '../helpers/https.ts'
+import { startTestWebhook } from '../helpers/webhook.ts'
+
+const review = JSON.parse(await readFile(new URL('../fixtures/admission/workshop-example-v1.json', import.meta.url), 'utf8')).review
+const body = JSON.stringify(review)
+
+t.test('stop() finishes the request in flight, then refuses new connections', async t => {
+  const { dir, set } = await makeCertDir(t)
+  const webhook = await startTestWebhook(t, dir)
+  let stopped!: Promise<void>
+  const received = once(webhook.httpsServer, 'request')
+  const res = await httpsRequest({
+    port: webhook.port,
+    ca: set.ca.cert,
+    body,
+    beforeBody: async write => {
+      write(body.slice(0, 50))
+      await received
+      stopped = webhook.stop()
+      const ready = await fetch(`http://127.0.0.1:${webhook.metricsPort}/readyz`)
+      t.equal(ready.status, 503, 'not ready while shutting down')
+      t.match(await ready.text(), /shutting down/)
+      write(body.slice(50))
+    }
+  })
+  t.equal(res.status, 200, 'the in-flight request is answered')
+  t.equal(JSON.parse(res.text).response.uid, review.request.uid)
+  await stopped
+  t.equal(webhook.stop(), stopped, 'stop() is idempotent')
+  await t.rejects(postReview(webhook.port, set.ca.cert, review), { code: 'ECONNREFUSED' }, 'new connections are refused')
+  t.ok(webhook.logs.some(l => l.msg === 'stopped'), 'logs that it stopped')
+})
+
+t.test('the shutdown timeout closes a connection whose request never completes', async t => {
+  const { dir, set } = await makeCertDir(t)
+  const webhook = await startTestWebhook(t, dir, ['--shutdown-timeout', '50ms'])
+  const received = once(webhook.httpsServer, 'request')
+  const stuck = httpsRequest({
+    port: webhook.port,
+    ca: set.ca.cert,
+    body,
+    beforeBody: async write => {
+      write(body.slice(0, 50))
+      await received
+      await webhook.stop()
+    }
+  })
+  await t.rejects(stuck, 'the stuck request is cut off')
+  t.ok(webhook.logs.some(l => l.msg === 'shutdown timeout reached; closing remaining connections'))
+})
+
+t.test('/metrics counts reviews by operation, outcome and mutated, with a latency histogram', async t => {
+  const { dir, set } = await makeCertDir(t)
+  const webhook = await startTestWebhook(t, dir)
+  await postReview(webhook.port, set.ca.cert, review)
+  await postReview(webhook.port, set.ca.cert, { ...review, request: { ...review.request, operation: 'DELETE', object: null, oldObject: review.request.object } })
+  const res = await fetch(`http://127.0.0.1:${webhook.metricsPort}/metrics`)
+  const text = await res.text()
+  t.match(text, /spot_webhook_admission_requests_total\{operation="CREATE",outcome="allowed",mutated="true"\} 1/)
+  t.match(text, /spot_webhook_admission_requests_total\{operation="DELETE",outcome="allowed",mutated="false"\} 1/)
+  t.match(text, /spot_webhook_admission_duration_seconds_count\{operation="CREATE"\} 1/)
+  t.match(text, /spot_webhook_certificate_expiry_timestamp_seconds \d{10}/)
+})
+
+t.test('startup fails with the port in the error when the port is taken, and releases what it opened', async t => {
+  const { dir } = await makeCertDir(t)
+  const first = await startTestWebhook(t, dir)
+  await t.rejects(startTestWebhook(t, dir, ['--port', String(first.port)]), { code: 'EADDRINUSE' })
+  const server = (await import('node:net')).createServer()
+  server.listen(first.metricsPort, '127.0.0.1')
+  await once(server, 'error').then(([err]) => t.equal((err as NodeJS.ErrnoException).code, 'EADDRINUSE', 'the first webhook still holds its ports'))
+})
