@@ -185,8 +185,9 @@ export function parseUptime (content: string): number {
 }
 
 /**
- * Events that outlived their reason: for scheduled maintenance, the instance
- * rebooted after we acted (boot time later than the event's start); for
+ * Events that outlived their reason: the instance rebooted after we acted
+ * (boot time later than the event's start: a scheduled reboot, or a Spot
+ * stop/hibernate followed by a start); for
  * rebalance recommendations, `rebalanceUncordonAfterMs` passed without a Spot
  * interruption notice following.
  */
@@ -196,7 +197,7 @@ export function expiredEvents (state: NodeState, now: number, bootTime: number |
   const out: Array<{ record: EventRecord, why: 'rebooted' | 'rebalance-expired' }> = []
   for (const record of active) {
     const since = Date.parse(record.since)
-    if (record.kind === 'scheduled-maintenance' && bootTime !== undefined && bootTime > since) out.push({ record, why: 'rebooted' })
+    if (bootTime !== undefined && bootTime > since) out.push({ record, why: 'rebooted' })
     else if (record.kind === 'rebalance-recommendation' && rebalanceUncordonAfterMs !== undefined && !spotActive && now - since >= rebalanceUncordonAfterMs) out.push({ record, why: 'rebalance-expired' })
   }
   return out

@@ -1,0 +1,110 @@
+import t from 'tap'
+import type { V1Pod } from '@kubernetes/client-node'
+import { boundedGraceSeconds, deleteAtDeadlineTime, evictionBackoffMs, planDrain, MIRROR_POD_ANNOTATION, type DrainPlanOptions } from '../../agent/drain-plan.ts'
+
+function pod (name: string, extra: { owner?: string, phase?: string, emptyDir?: boolean, mirror?: boolean, grace?: number, deleting?: boolean, namespace?: string } = {}): V1Pod {
+  return {
+    metadata: {
+      name,
+      namespace: extra.namespace ?? 'apps',
+      uid: `uid-${name}`,
+      ...(extra.owner !== undefined ? { ownerReferences: [{ apiVersion: 'apps/v1', kind: extra.owner, name: 'o', uid: 'u', controller: true }] } : {}),
+      ...(extra.mirror === true ? { annotations: { [MIRROR_POD_ANNOTATION]: 'abc' } } : {}),
+      ...(extra.deleting === true ? { deletionTimestamp: new Date() } : {})
+    },
+    spec: {
+      containers: [{ name: 'c' }],
+      ...(extra.grace !== undefined ? { terminationGracePeriodSeconds: extra.grace } : {}),
+      ...(extra.emptyDir === true ? { volumes: [{ name: 'scratch', emptyDir: {} }] } : {})
+    },
+    status: { phase: extra.phase ?? 'Running' }
+  }
+}
+
+const base: DrainPlanOptions = { ignoreDaemonSets: true, deleteLocalData: true, podTerminationGracePeriod: -1, ownPod: { namespace: 'spot-handler', name: 'agent-x' } }
+
+const cases: Array<{ name: string, pods: V1Pod[], options?: Partial<DrainPlanOptions>, expect: Record<string, string[]> }> = [
+  {
+    name: 'ReplicaSet and bare pods are evicted; DaemonSet, mirror and own pods are left alone',
+    pods: [pod('web', { owner: 'ReplicaSet' }), pod('bare'), pod('ds', { owner: 'DaemonSet' }), pod('static', { mirror: true }), pod('agent-x', { namespace: 'spot-handler', owner: 'DaemonSet' })],
+    expect: { evict: ['web', 'bare'], skipped: ['ds:daemonset', 'static:mirror', 'agent-x:own-pod'] }
+  },
+  {
+    name: 'finished pods are deleted, terminating pods only awaited',
+    pods: [pod('done', { phase: 'Succeeded' }), pod('crashed', { phase: 'Failed', owner: 'DaemonSet' }), pod('going', { deleting: true })],
+    expect: { deleteFinished: ['done', 'crashed'], terminating: ['going'] }
+  },
+  {
+    name: 'emptyDir pods are evicted with DELETE_LOCAL_DATA',
+    pods: [pod('cache', { emptyDir: true })],
+    expect: { evict: ['cache'] }
+  },
+  {
+    name: 'emptyDir pods block the drain without DELETE_LOCAL_DATA',
+    pods: [pod('cache', { emptyDir: true })],
+    options: { deleteLocalData: false },
+    expect: { blocked: ['cache:uses emptyDir and DELETE_LOCAL_DATA is false'] }
+  },
+  {
+    name: 'DaemonSet pods block the drain when they may not be ignored',
+    pods: [pod('ds', { owner: 'DaemonSet' })],
+    options: { ignoreDaemonSets: false },
+    expect: { blocked: ['ds:DaemonSet-managed pod and IGNORE_DAEMON_SETS is false'] }
+  },
+  {
+    name: 'without an own pod configured, a pod named like the agent is evicted',
+    pods: [pod('agent-x', { namespace: 'spot-handler' })],
+    options: { ownPod: undefined },
+    expect: { evict: ['agent-x'] }
+  }
+]
+
+t.test('the drain plan sorts each pod into what happens to it', async t => {
+  for (const c of cases) {
+    const options = { ...base, ...c.options }
+    if (c.options !== undefined && 'ownPod' in c.options && c.options.ownPod === undefined) delete options.ownPod
+    const plan = planDrain(c.pods, options)
+    const got: Record<string, string[]> = {
+      evict: plan.evict.map(p => p.name),
+      deleteFinished: plan.deleteFinished.map(p => p.name),
+      terminating: plan.terminating.map(p => p.name),
+      skipped: plan.skipped.map(s => `${s.pod.name}:${s.reason}`),
+      blocked: plan.blocked.map(b => `${b.pod.name}:${b.reason}`)
+    }
+    const want = { evict: [], deleteFinished: [], terminating: [], skipped: [], blocked: [], ...c.expect }
+    t.same(got, want, c.name)
+  }
+})
+
+t.test('a pod keeps its own grace period unless POD_TERMINATION_GRACE_PERIOD overrides it', async t => {
+  const pods = [pod('a', { grace: 45 }), pod('b')]
+  t.same(planDrain(pods, base).evict.map(p => p.desiredGraceSeconds), [45, 30])
+  t.same(planDrain(pods, { ...base, podTerminationGracePeriod: 10 }).evict.map(p => p.desiredGraceSeconds), [10, 10])
+  t.same(planDrain(pods, base).evict.map(p => `${p.namespace}/${p.uid}`), ['apps/uid-a', 'apps/uid-b'])
+})
+
+t.test('grace periods end a safety margin before the deadline and are at least one second', async t => {
+  const rows: Array<[number, number | undefined, number, number, number]> = [
+    // desired, deadline, now, margin, expected
+    [30, undefined, 0, 5000, 30],
+    [30, 120_000, 0, 5000, 30],
+    [30, 120_000, 100_000, 5000, 15],
+    [300, 120_000, 0, 5000, 115],
+    [30, 120_000, 119_000, 5000, 1],
+    [30, 120_000, 200_000, 5000, 1],
+    [0, 120_000, 0, 5000, 1]
+  ]
+  for (const [desired, deadline, now, margin, want] of rows) {
+    t.equal(boundedGraceSeconds(desired, deadline, now, margin), want, `desired ${desired}, deadline ${deadline}, now ${now}`)
+  }
+})
+
+t.test('a blocked pod is deleted when it can just still get its grace before the deadline', async t => {
+  t.equal(deleteAtDeadlineTime(30, 120_000, 5000), 85_000)
+  t.equal(deleteAtDeadlineTime(0, 120_000, 5000), 115_000)
+})
+
+t.test('eviction retries start at a quarter second, double and are capped', async t => {
+  t.same([0, 1, 2, 3, 4, 10].map(a => evictionBackoffMs(a)), [250, 500, 1000, 2000, 2000, 2000])
+  t.equal(evictionBackoffMs(3, 100, 500), 500)
+})

@@ -1,0 +1,122 @@
+import t from 'tap'
+import type { V1Node } from '@kubernetes/client-node'
+import {
+  activeEvents, applyNotice, expiredEvents, findEvent, parseUptime, readState, undoEvent, updateEvent, withoutRehearsal,
+  LB_EXCLUSION_LABEL, REHEARSE_ANNOTATION, STATE_ANNOTATION, FINISHED_EVENTS_KEPT, type NodeActionOptions
+} from '../../agent/node-state.ts'
+import type { Notice } from '../../agent/notices.ts'
+
+const on: NodeActionOptions = { taint: true, taintEffect: 'NoSchedule', excludeFromLoadBalancers: true }
+const spot: Notice = { kind: 'spot-itn', eventId: 'itn-1', deadline: Date.parse('2026-01-01T00:02:00Z'), state: 'active', detail: 'x' }
+const rebalance: Notice = { kind: 'rebalance-recommendation', eventId: 'rebalance-1', state: 'active', detail: 'y' }
+const T0 = Date.parse('2026-01-01T00:00:00Z')
+
+function node (extra: Partial<V1Node> = {}): V1Node {
+  return { metadata: { name: 'n1', resourceVersion: '7', labels: { 'kubernetes.io/hostname': 'n1' } }, spec: { taints: [{ key: 'other', value: 'x', effect: 'NoExecute' }] }, ...extra }
+}
+
+t.test('acting on a notice taints, labels and cordons the node and records what it did', async t => {
+  const after = applyNotice(node(), spot, on, T0)
+  t.same(after.spec?.taints, [{ key: 'other', value: 'x', effect: 'NoExecute' }, { key: 'spot-handler.io/spot-itn', value: 'itn-1', effect: 'NoSchedule' }])
+  t.equal(after.metadata?.labels?.[LB_EXCLUSION_LABEL], 'true')
+  t.equal(after.spec?.unschedulable, true)
+  const state = readState(after)
+  t.same(state, {
+    events: [{ id: 'itn-1', kind: 'spot-itn', since: '2026-01-01T00:00:00.000Z', deadline: '2026-01-01T00:02:00.000Z' }],
+    cordonedAt: '2026-01-01T00:00:00.000Z',
+    lbLabelAdded: true
+  })
+  t.equal(readState(node()).events.length, 0, 'the input is not modified')
+})
+
+t.test('acting twice on the same notice changes nothing more', async t => {
+  const once = applyNotice(node(), spot, on, T0)
+  t.same(applyNotice(once, spot, on, T0 + 5000), once)
+})
+
+t.test('what someone else set is not claimed: an existing label or cordon stays theirs', async t => {
+  const theirs = node({ metadata: { name: 'n1', labels: { [LB_EXCLUSION_LABEL]: 'yes' } }, spec: { unschedulable: true } })
+  const after = applyNotice(theirs, spot, on, T0)
+  const state = readState(after)
+  t.equal(state.cordonedAt, undefined)
+  t.equal(state.lbLabelAdded, undefined)
+  const undone = undoEvent(after, 'itn-1', T0 + 1000)
+  t.equal(undone.spec?.unschedulable, true, 'still cordoned')
+  t.equal(undone.metadata?.labels?.[LB_EXCLUSION_LABEL], 'yes')
+  t.same(undone.spec?.taints, undefined, 'our taint is gone')
+})
+
+t.test('taint and label can be switched off; a newer notice of the same kind replaces the taint', async t => {
+  const after = applyNotice(node({ metadata: { name: 'n1' }, spec: {} }), spot, { taint: false, taintEffect: 'NoSchedule', excludeFromLoadBalancers: false }, T0)
+  t.same(after.spec?.taints, undefined)
+  t.equal(after.metadata?.labels, undefined)
+  t.equal(after.spec?.unschedulable, true)
+  const first = applyNotice(node(), spot, { ...on, taintEffect: 'NoExecute' }, T0)
+  const second = applyNotice(first, { ...spot, eventId: 'itn-2' }, { ...on, taintEffect: 'NoExecute' }, T0)
+  t.same(second.spec?.taints?.filter(x => x.key === 'spot-handler.io/spot-itn'), [{ key: 'spot-handler.io/spot-itn', value: 'itn-2', effect: 'NoExecute' }])
+})
+
+t.test('undo removes only what we added, and only when no other event holds the node', async t => {
+  let n = applyNotice(node(), rebalance, on, T0)
+  n = applyNotice(n, spot, on, T0 + 1000)
+  n = undoEvent(n, 'rebalance-1', T0 + 2000)
+  t.equal(n.spec?.unschedulable, true, 'the spot event still holds it')
+  t.same(n.spec?.taints?.map(x => x.key), ['other', 'spot-handler.io/spot-itn'])
+  t.same(activeEvents(readState(n)).map(e => e.id), ['itn-1'])
+  n = undoEvent(n, 'itn-1', T0 + 3000)
+  t.equal(n.spec?.unschedulable, undefined)
+  t.equal(n.metadata?.labels?.[LB_EXCLUSION_LABEL], undefined)
+  t.same(n.spec?.taints, [{ key: 'other', value: 'x', effect: 'NoExecute' }])
+  t.equal(findEvent(readState(n), 'itn-1')?.undone, new Date(T0 + 3000).toISOString())
+  t.equal(undoEvent(n, 'itn-1', T0 + 4000), n, 'undoing twice changes nothing')
+  t.equal(undoEvent(n, 'unknown', T0), n)
+})
+
+t.test('only the last finished events are remembered', async t => {
+  let n = node()
+  for (let i = 0; i < FINISHED_EVENTS_KEPT + 3; i++) {
+    n = applyNotice(n, { ...spot, eventId: `itn-${i}` }, on, T0 + i)
+    n = undoEvent(n, `itn-${i}`, T0 + i)
+  }
+  const ids = readState(n).events.map(e => e.id)
+  t.equal(ids.length, FINISHED_EVENTS_KEPT)
+  t.equal(ids.at(-1), `itn-${FINISHED_EVENTS_KEPT + 2}`)
+})
+
+t.test('event records take drain results and the notification mark', async t => {
+  let n = applyNotice(node(), spot, on, T0)
+  n = updateEvent(n, 'itn-1', { drained: 'now', result: 'ok', notified: true })
+  t.match(findEvent(readState(n), 'itn-1'), { drained: 'now', result: 'ok', notified: true })
+  t.equal(updateEvent(n, 'nope', { notified: true }), n)
+})
+
+t.test('an unreadable state annotation counts as no state', async t => {
+  t.same(readState(node({ metadata: { annotations: { [STATE_ANNOTATION]: '{oops' } } })), { events: [] })
+  t.same(readState(node({ metadata: { annotations: { [STATE_ANNOTATION]: '{"events":5}' } } })), { events: [] })
+})
+
+t.test('the rehearsal annotation can be removed', async t => {
+  const n = node({ metadata: { name: 'n1', annotations: { [REHEARSE_ANNOTATION]: 'spot-itn', keep: 'me' } } })
+  t.same(withoutRehearsal(n).metadata?.annotations, { keep: 'me' })
+  const plain = node()
+  t.equal(withoutRehearsal(plain), plain)
+})
+
+t.test('uptime is the first number of /proc/uptime', async t => {
+  t.equal(parseUptime('350735.47 234388.90\n'), 350735.47)
+  t.throws(() => parseUptime('abc'), /not an uptime/)
+  t.throws(() => parseUptime('-1 2'), /not an uptime/)
+})
+
+t.test('events expire after a reboot, and rebalance cordons after the configured time unless a spot notice followed', async t => {
+  let n = applyNotice(node(), { kind: 'scheduled-maintenance', eventId: 'instance-event-1', deadline: T0 + 3_600_000, state: 'active', detail: '' }, on, T0)
+  n = applyNotice(n, rebalance, on, T0)
+  const state = readState(n)
+  t.same(expiredEvents(state, T0 + 10_000, undefined, undefined), [])
+  t.same(expiredEvents(state, T0 + 10_000, T0 - 1000, undefined), [], 'booted before we acted')
+  t.same(expiredEvents(state, T0 + 10_000, T0 + 5000, undefined).map(e => `${e.record.id}:${e.why}`), ['instance-event-1:rebooted', 'rebalance-1:rebooted'])
+  t.same(expiredEvents(state, T0 + 59_999, undefined, 60_000), [])
+  t.same(expiredEvents(state, T0 + 60_000, undefined, 60_000).map(e => `${e.record.id}:${e.why}`), ['rebalance-1:rebalance-expired'])
+  const withSpot = readState(applyNotice(n, spot, on, T0 + 1000))
+  t.same(expiredEvents(withSpot, T0 + 120_000, undefined, 60_000), [], 'a spot notice keeps the rebalance cordon')
+})

@@ -1,0 +1,126 @@
+import t from 'tap'
+import {
+  eventIdFor, isLabelValue, parseNoticeBody, parseScheduledEvents, parseSpotInstanceAction, parseTargetLifecycleState,
+  rehearsalNotice, NOTICE_KINDS, NOTICE_PATHS
+} from '../../agent/notices.ts'
+
+t.test('a spot interruption notice becomes one active notice whose deadline is the action time', async t => {
+  const r = parseSpotInstanceAction('{"action":"terminate","time":"2017-09-18T08:22:00Z"}')
+  t.ok(r.ok)
+  if (!r.ok) return
+  t.equal(r.notices.length, 1)
+  const n = r.notices[0]!
+  t.equal(n.kind, 'spot-itn')
+  t.equal(n.state, 'active')
+  t.equal(n.deadline, Date.parse('2017-09-18T08:22:00Z'))
+  t.match(n.eventId, /^itn-[0-9a-f]{16}$/)
+  t.match(n.detail, /terminate at 2017-09-18T08:22:00.000Z/)
+})
+
+t.test('the same notice gets the same event id on every poll, a different notice another one', async t => {
+  const a = parseSpotInstanceAction('{"action":"terminate","time":"2017-09-18T08:22:00Z"}')
+  const b = parseSpotInstanceAction('{ "time": "2017-09-18T08:22:00Z", "action": "terminate" }')
+  const c = parseSpotInstanceAction('{"action":"stop","time":"2017-09-18T08:22:00Z"}')
+  const d = parseSpotInstanceAction('{"action":"terminate","time":"2017-09-18T08:24:00Z"}')
+  const id = (r: typeof a): string => r.ok ? r.notices[0]!.eventId : 'error'
+  t.equal(id(a), id(b))
+  t.not(id(a), id(c))
+  t.not(id(a), id(d))
+})
+
+const garbage: Array<[typeof NOTICE_KINDS[number], string, RegExp]> = [
+  ['spot-itn', '\uFFFD\u0000{"<!--', /not JSON/],
+  ['spot-itn', '[]', /not a JSON object/],
+  ['spot-itn', '{"action":"explode","time":"2017-09-18T08:22:00Z"}', /action must be/],
+  ['spot-itn', '{"action":"terminate","time":"soon"}', /time is missing/],
+  ['spot-itn', '{"action":"terminate"}', /time is missing/],
+  ['rebalance-recommendation', 'nope', /not JSON/],
+  ['rebalance-recommendation', '"x"', /not a JSON object/],
+  ['rebalance-recommendation', '{"noticeTime":42}', /noticeTime/],
+  ['scheduled-maintenance', '{"Code":"system-reboot"}', /not a JSON array/],
+  ['scheduled-maintenance', '[1]', /entry 0 is not an object/],
+  ['scheduled-maintenance', '[{"Code":"system-reboot","State":"active","NotBefore":"21 Jan 2019 09:00:43 GMT"}]', /lacks Code or EventId/],
+  ['scheduled-maintenance', '[{"Code":"system-reboot","EventId":"e-1","State":"pending","NotBefore":"21 Jan 2019 09:00:43 GMT"}]', /State "pending"/],
+  ['scheduled-maintenance', '[{"Code":"system-reboot","EventId":"e-1","State":"active","NotBefore":"someday"}]', /NotBefore/],
+  ['asg-lifecycle-termination', '{"state":"Terminated"}', /lifecycle state word/]
+]
+
+t.test('bodies that do not mean what AWS documents are parse errors naming the problem', async t => {
+  for (const [kind, body, problem] of garbage) {
+    const r = parseNoticeBody(kind, body, 'i-1')
+    t.notOk(r.ok, `${kind}: ${body}`)
+    if (r.ok) continue
+    t.equal(r.error.kind, kind)
+    t.match(r.error.message, problem, `${kind}: ${body}`)
+    t.match(r.error.message, `unparseable ${kind}`)
+  }
+})
+
+t.test('a long garbage body is cut short in the error', async t => {
+  const r = parseNoticeBody('spot-itn', 'x'.repeat(500), 'i-1')
+  t.notOk(r.ok)
+  if (!r.ok) t.ok(r.error.excerpt.length <= 121)
+})
+
+t.test('a rebalance recommendation has no deadline and an id from its notice time', async t => {
+  const a = parseNoticeBody('rebalance-recommendation', '{"noticeTime":"2020-10-27T08:22:00Z"}', 'i-1')
+  t.ok(a.ok)
+  if (!a.ok) return
+  t.equal(a.notices[0]!.deadline, undefined)
+  t.match(a.notices[0]!.eventId, /^rebalance-[0-9a-f]{16}$/)
+})
+
+t.test('scheduled events: acting codes become notices with their state, other codes are ignored', async t => {
+  const body = JSON.stringify([
+    { NotBefore: '21 Jan 2019 09:00:43 GMT', Code: 'system-reboot', Description: 'scheduled reboot', EventId: 'instance-event-0d59937288b749b32', NotAfter: '21 Jan 2019 09:17:23 GMT', State: 'active' },
+    { NotBefore: '22 Jan 2019 09:00:43 GMT', Code: 'system-maintenance', Description: 'network', EventId: 'instance-event-1', State: 'active' },
+    { NotBefore: '23 Jan 2019 09:00:43 GMT', Code: 'instance-stop', Description: '', EventId: 'instance-event-2', State: 'canceled' },
+    { NotBefore: '24 Jan 2019 09:00:43 GMT', Code: 'instance-retirement', Description: 'x', EventId: 'not a label value!', State: 'completed' }
+  ])
+  const r = parseScheduledEvents(body)
+  t.ok(r.ok)
+  if (!r.ok) return
+  t.same(r.notices.map(n => [n.eventId.startsWith('scheduled-') ? 'hashed' : n.eventId, n.state]), [
+    ['instance-event-0d59937288b749b32', 'active'],
+    ['instance-event-2', 'canceled'],
+    ['hashed', 'completed']
+  ])
+  t.equal(r.notices[0]!.deadline, Date.parse('21 Jan 2019 09:00:43 GMT'))
+  t.match(r.notices[0]!.detail, /system-reboot.*scheduled reboot/)
+  t.ok(r.notices.every(n => isLabelValue(n.eventId)))
+  t.same(parseScheduledEvents('[]'), { ok: true, notices: [] })
+})
+
+t.test('the ASG target lifecycle state is a notice only when Terminated', async t => {
+  t.same(parseTargetLifecycleState('InService', 'i-1'), { ok: true, notices: [] })
+  t.same(parseTargetLifecycleState('Warmed:Stopped', 'i-1'), { ok: true, notices: [] })
+  const a = parseTargetLifecycleState('Terminated\n', 'i-1')
+  const b = parseTargetLifecycleState('Terminated', 'i-2')
+  t.ok(a.ok && b.ok)
+  if (!a.ok || !b.ok) return
+  t.equal(a.notices[0]!.kind, 'asg-lifecycle-termination')
+  t.not(a.notices[0]!.eventId, b.notices[0]!.eventId, 'the id comes from the instance')
+})
+
+t.test('event ids are valid label values of at most 63 characters', async t => {
+  for (const kind of NOTICE_KINDS) {
+    const id = eventIdFor(kind, 'x'.repeat(1000))
+    t.ok(isLabelValue(id), id)
+  }
+  t.notOk(isLabelValue('a'.repeat(64)))
+  t.notOk(isLabelValue('-a'))
+  t.ok(isLabelValue(''))
+})
+
+t.test('a rehearsal notice is due two minutes after it started and is marked as a rehearsal', async t => {
+  const n = rehearsalNotice('spot-itn', 1_000_000)
+  t.equal(n.deadline, 1_120_000)
+  t.equal(n.rehearsal, true)
+  t.match(n.eventId, /^rehearsal-[0-9a-f]{16}$/)
+  t.equal(rehearsalNotice('spot-itn', 1_000_000).eventId, n.eventId)
+  t.not(rehearsalNotice('spot-itn', 1_000_001).eventId, n.eventId)
+})
+
+t.test('every kind has an IMDS path', async t => {
+  for (const kind of NOTICE_KINDS) t.match(NOTICE_PATHS[kind], /^\/latest\/meta-data\//)
+})
