@@ -56,3 +56,50 @@ export function resourceList (group: string, version: string): Record<string, un
   const served = RESOURCES.filter(r => r.group === group && r.version === version)
   return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: apiVersionOf({ group, version }), resources: served.flatMap(resourceEntries) }
 }
+
+/** Version tag for the OpenAPI URLs (clients cache documents by it). */
+const OPENAPI_HASH = 'kube-sim-1'
+
+/**
+ * `GET /openapi/v3`: the index of per-group-version documents. kubectl reads it to
+ * learn whether the server validates fields itself (`fieldValidation` on PATCH);
+ * when it does, kubectl skips client-side schema validation, which would need the
+ * full OpenAPI schemas the simulator does not serve.
+ */
+export function openApiIndex (): Record<string, unknown> {
+  const paths: Record<string, unknown> = {}
+  for (const r of RESOURCES) {
+    const gv = r.group === '' ? `api/${r.version}` : `apis/${r.group}/${r.version}`
+    paths[gv] = { serverRelativeURL: `/openapi/v3/${gv}?hash=${OPENAPI_HASH}` }
+  }
+  return { paths }
+}
+
+/**
+ * `GET /openapi/v3/{api/v1 | apis/group/version}`: a skeleton OpenAPI 3 document
+ * with one PATCH operation per resource, tagged with its group-version-kind and the
+ * `fieldValidation` query parameter (schemas are not included). Undefined when not served.
+ */
+export function openApiDocument (groupVersionPath: string): Record<string, unknown> | undefined {
+  const m = /^(?:api\/(v1)|apis\/([^/]+)\/([^/]+))$/.exec(groupVersionPath)
+  if (m === null) return undefined
+  const groupName = m[1] !== undefined ? '' : m[2]!
+  const version = m[1] ?? m[3]!
+  const served = RESOURCES.filter(r => r.group === groupName && r.version === version)
+  if (served.length === 0) return undefined
+  const paths: Record<string, unknown> = {}
+  for (const r of served) {
+    const base = r.group === '' ? `/api/${r.version}` : `/apis/${r.group}/${r.version}`
+    const path = `${base}${r.namespaced ? '/namespaces/{namespace}' : ''}/${r.plural}/{name}`
+    paths[path] = {
+      patch: {
+        operationId: `patch${r.kind}`,
+        'x-kubernetes-action': 'patch',
+        'x-kubernetes-group-version-kind': { group: r.group, version: r.version, kind: r.kind },
+        parameters: [{ name: 'fieldValidation', in: 'query', schema: { type: 'string', uniqueItems: true } }],
+        responses: {}
+      }
+    }
+  }
+  return { openapi: '3.0.0', info: { title: 'Kubernetes', version: SIM_VERSION.gitVersion }, paths, components: { schemas: {} } }
+}

@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Logger } from 'pino'
 import type { Cluster } from './cluster.ts'
-import { coreVersions, group, groupList, resourceList, SIM_VERSION } from './discovery.ts'
+import { coreVersions, group, groupList, openApiDocument, openApiIndex, resourceList, SIM_VERSION } from './discovery.ts'
 import type { FaultTable, Verb } from './faults.ts'
 import { apiVersionOf, parsePath, type ResourcePath } from './resources.ts'
 import { matchesFields, matchesRequirements, parseFieldSelector, parseLabelSelector } from './selectors.ts'
@@ -216,6 +216,11 @@ export function createHttpApi (deps: HttpApiDeps): (req: IncomingMessage, res: S
     if (['/healthz', '/readyz', '/livez'].includes(pathname)) return reply(200, 'ok')
     if (pathname === '/api' || pathname === '/api/') return reply(200, coreVersions(deps.serverAddress()))
     if (pathname === '/apis' || pathname === '/apis/') return reply(200, groupList())
+    if (pathname === '/openapi/v3' || pathname === '/openapi/v3/') return reply(200, openApiIndex())
+    if (pathname.startsWith('/openapi/v3/')) {
+      const doc = openApiDocument(pathname.slice('/openapi/v3/'.length))
+      return doc === undefined ? reply(404, NOT_FOUND) : reply(200, doc)
+    }
     const parsed = parsePath(pathname)
     if (parsed.kind !== 'discovery') return reply(404, NOT_FOUND)
     if (parsed.version !== undefined) return reply(200, resourceList(parsed.group, parsed.version))
