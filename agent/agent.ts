@@ -105,7 +105,7 @@ export async function startAgent (config: AgentConfig, deps: AgentDeps): Promise
   const metadata = await imds.readNodeMetadata()
   logger.info({ metadata }, 'instance metadata read')
   const ctx: HandlerContext = {
-    config, client, metadata, metrics, logger, template, now, sleep, signal: abort.signal,
+    config, client, metadata, metrics, logger, template, now, sleep, signal: abort.signal, announced: new Set(),
     ...(deps.goneCheckIntervalMs !== undefined ? { goneCheckIntervalMs: deps.goneCheckIntervalMs } : {})
   }
 

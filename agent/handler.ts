@@ -31,6 +31,8 @@ export interface HandlerContext {
   signal: AbortSignal
   /** Poll interval while waiting for pods to go (default 250 ms). */
   goneCheckIntervalMs?: number
+  /** Event ids announced (Event, metric) by this process, so a retry after an API fault does not announce again. */
+  announced: Set<string>
 }
 
 /** How a handler run ended. */
@@ -102,11 +104,12 @@ export async function handleNotice (notice: Notice, ctx: HandlerContext): Promis
     log.debug('event already handled')
     return 'already-done'
   }
-  if (existing === undefined) {
+  if (existing === undefined && !ctx.announced.has(notice.eventId)) {
+    ctx.announced.add(notice.eventId)
     ctx.metrics.notices.inc({ kind: notice.kind })
     log.info({ deadline: notice.deadline !== undefined ? new Date(notice.deadline).toISOString() : undefined, detail: notice.detail }, 'acting on notice')
     await emit(ctx, log, node, { reason: EVENT_REASONS[notice.kind], message: describeNotice(ctx, notice), type: 'Warning' })
-  } else {
+  } else if (existing !== undefined) {
     log.info({ since: existing.since, drained: existing.drained }, 'resuming event recorded on the node')
   }
 

@@ -6,7 +6,7 @@
  * drain understands (gone, blocked by a budget) or errors with context.
  */
 import { ApiException, CoreV1Api, type KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node'
-import jsonpatch from 'fast-json-patch'
+import { nodePatch } from './node-state.ts'
 import type { ApiGate } from './rate-limit.ts'
 
 /** What an eviction request came to. */
@@ -76,15 +76,15 @@ export class NodeClient {
 
   /**
    * Changes the Node: reads it, lets `change` compute the wanted Node and sends
-   * the difference as a JSON patch guarded by a resourceVersion test. On a
+   * the difference in the fields the agent manages (nodePatch) as a JSON patch
+   * guarded by a resourceVersion test. On a
    * conflict (409, or 422 from the failed test) it reads again and retries.
    * Returns the Node as it now is (unchanged when there was nothing to do).
    */
   async updateNode (change: (node: V1Node) => V1Node, attempts = 5): Promise<V1Node> {
     for (let i = 1; ; i++) {
       const node = await this.getNode()
-      const wanted = change(node)
-      const ops = jsonpatch.compare(node, wanted)
+      const ops = nodePatch(node, change(node))
       if (ops.length === 0) return node
       const body = [{ op: 'test', path: '/metadata/resourceVersion', value: node.metadata?.resourceVersion }, ...ops]
       try {

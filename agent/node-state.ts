@@ -9,6 +9,7 @@
  * should be; node-actions.ts turns the difference into a JSON patch.
  */
 import type { V1Node, V1Taint } from '@kubernetes/client-node'
+import jsonpatch, { type Operation } from 'fast-json-patch'
 import type { Notice, NoticeKind } from './notices.ts'
 
 /** Prefix of every name the agent owns. */
@@ -201,4 +202,26 @@ export function expiredEvents (state: NodeState, now: number, bootTime: number |
     else if (record.kind === 'rebalance-recommendation' && rebalanceUncordonAfterMs !== undefined && !spotActive && now - since >= rebalanceUncordonAfterMs) out.push({ record, why: 'rebalance-expired' })
   }
   return out
+}
+
+/** The parts of a Node the agent manages, as plain JSON (dates as strings), shaped like the Node. */
+function managedParts (node: V1Node): unknown {
+  const pick = (map: Record<string, string> | undefined, keys: readonly string[]): Record<string, string> | undefined =>
+    map === undefined ? undefined : Object.fromEntries(keys.filter(k => map[k] !== undefined).map(k => [k, map[k]!]))
+  return JSON.parse(JSON.stringify({
+    metadata: {
+      labels: pick(node.metadata?.labels, [LB_EXCLUSION_LABEL]),
+      annotations: pick(node.metadata?.annotations, [STATE_ANNOTATION, REHEARSE_ANNOTATION])
+    },
+    spec: { taints: node.spec?.taints, unschedulable: node.spec?.unschedulable }
+  }))
+}
+
+/**
+ * The JSON patch turning `before` into `after`, limited to what the agent
+ * manages (its annotations, the LB label, taints, unschedulable), so fields
+ * the client library re-encodes (timestamps) are never rewritten.
+ */
+export function nodePatch (before: V1Node, after: V1Node): Operation[] {
+  return jsonpatch.compare(managedParts(before) as object, managedParts(after) as object)
 }

@@ -1,0 +1,126 @@
+import t from 'tap'
+import { budget, deployment, readyPods, startWorld, NODE } from './world.ts'
+import { eventually } from './helpers.ts'
+import { LB_EXCLUSION_LABEL, readState } from '../../agent/node-state.ts'
+
+t.test('a spot notice ends with the node tainted, labelled, cordoned, drained, an event and one notification', async t => {
+  const w = await startWorld()
+  t.teardown(() => w.close())
+  await w.kube.create(deployment('web', 3))
+  await w.kube.waitFor(s => readyPods(w.podsOn(NODE)).length === 3 || undefined, 5000, 'web pods running on the spot node')
+  await w.kube.addNode({ name: 'on-demand-1', lifecycle: 'on-demand' })
+  const agent = await w.start()
+  t.ok(agent.opsUrls.probes !== undefined && agent.opsUrls.metrics !== undefined)
+
+  const posted = Date.now()
+  w.imds.postSpotInterruption()
+  const tainted = await w.kube.waitFor(() => (w.node().spec?.taints ?? []).find((x: { key: string }) => x.key === 'spot-handler.io/spot-itn'), 5000, 'spot taint')
+  const detectionMs = Date.now() - posted
+  t.equal(tainted.effect, 'NoSchedule')
+  t.match(tainted.value, /^itn-[0-9a-f]{16}$/)
+  await w.kube.waitFor(() => w.receiver.received.length > 0 || undefined, 10_000, 'notification')
+  const drainMs = Date.now() - posted
+  const node = w.node()
+  t.equal(node.spec?.unschedulable, true)
+  t.equal(node.metadata.labels?.[LB_EXCLUSION_LABEL], 'true')
+  t.same(w.podsOn(NODE), [], 'every pod left the spot node')
+  t.equal(readyPods(w.podsOn('on-demand-1')).length + w.podsOn('on-demand-1').length > 0, true, 'replacements were scheduled elsewhere')
+  const state = readState(node as never)
+  t.equal(state.events.length, 1)
+  t.equal(state.events[0]!.id, tainted.value)
+  t.match(state.events[0]!.result, /^drain complete .*3 evicted/)
+  t.equal(state.events[0]!.notified, true)
+
+  const evictions = w.kube.requests.filter(r => r.path.endsWith('/eviction'))
+  t.equal(evictions.length, 3)
+  const events = w.kube.list('Event', { namespace: 'default' }).filter(e => e.involvedObject?.name === NODE)
+  t.same(events.map(e => e.reason).sort(), ['DrainComplete', 'SpotInterruption'])
+  t.match(events.find(e => e.reason === 'SpotInterruption')?.message, new RegExp(`instance ${w.imds.instance.instanceId}.*deadline 20`))
+
+  const body = JSON.parse(w.receiver.received[0]!.body) as { text: string }
+  t.match(body.text, `spot-itn on node ${NODE} (instance ${w.imds.instance.instanceId}`)
+  t.match(body.text, /Pods: default\/web-[^,]+, default\/web-[^,]+, default\/web-[^,]+\. Result: drain complete/)
+
+  // Further polls of the same notice repeat nothing.
+  const requestsBefore = w.kube.requests.length
+  const pollsBefore = w.imds.requests.length
+  await eventually(() => w.imds.requests.length >= pollsBefore + 6, 5000, 'more IMDS polls')
+  t.equal(w.receiver.received.length, 1, 'one notification')
+  t.equal(w.kube.requests.slice(requestsBefore).filter(r => r.method !== 'GET').length, 0, 'no more writes')
+
+  const metrics = await (await fetch(`${agent.opsUrls.metrics}/metrics`)).text()
+  t.match(metrics, 'spot_agent_notices_total{kind="spot-itn"} 1')
+  t.match(metrics, 'spot_agent_evictions_total{outcome="evicted"} 3')
+  t.match(metrics, /spot_agent_drain_duration_seconds_count\{kind="spot-itn"\} 1/)
+  t.equal((await fetch(`${agent.opsUrls.probes}/healthz`)).status, 200)
+  t.equal((await fetch(`${agent.opsUrls.probes}/readyz`)).status, 200)
+  const lines = w.logs.lines().filter(l => l.eventId === tainted.value)
+  t.ok(lines.length >= 5, 'event lines carry the event id')
+  t.ok(lines.every(l => l.node === NODE && l.kind === 'spot-itn'))
+  t.comment(`spot notice to taint: ${detectionMs} ms; notice to drained and notified: ${drainMs} ms`)
+})
+
+t.test('a budget that blocks at first lets the drain finish once replacements are ready', async t => {
+  const w = await startWorld({ kube: { readyDelayMs: 150 } })
+  t.teardown(() => w.close())
+  await w.kube.create(deployment('api', 3))
+  await w.kube.create(budget('api-pdb', 'api', 2))
+  await w.kube.waitFor(() => readyPods(w.podsOn(NODE)).length === 3 || undefined, 5000, 'api pods ready')
+  await w.kube.addNode({ name: 'on-demand-1', lifecycle: 'on-demand' })
+  await w.start()
+  const posted = Date.now()
+  w.imds.postSpotInterruption()
+  await w.kube.waitFor(() => w.receiver.received.length > 0 || undefined, 15_000, 'notification')
+  const drainMs = Date.now() - posted
+  t.same(w.podsOn(NODE), [])
+  const state = readState(w.node() as never)
+  t.match(state.events[0]!.result, /^drain complete .*3 evicted; 0 deleted at the deadline/)
+  const answers = w.kube.requests.filter(r => r.path.endsWith('/eviction')).map(r => r.status)
+  t.ok(answers.includes(429), 'the budget refused at least once')
+  t.equal(answers.filter(s => s === 201).length, 3)
+  t.equal(w.kube.requests.filter(r => r.method === 'DELETE').length, 0, 'nothing deleted past the budget')
+  t.comment(`drain through a budget: ${drainMs} ms, ${answers.filter(s => s === 429).length} refusals`)
+})
+
+t.test('a budget that still blocks near the deadline: the pod is deleted with the grace left and the budget is reported', async t => {
+  const w = await startWorld()
+  t.teardown(() => w.close())
+  await w.kube.create(deployment('db', 1, { grace: 2 }))
+  await w.kube.create(budget('db-pdb', 'db', 1))
+  await w.kube.waitFor(() => readyPods(w.podsOn(NODE)).length === 1 || undefined, 5000, 'db pod ready')
+  await w.start({ DEADLINE_SAFETY_MARGIN: '1s' })
+  w.imds.postSpotInterruption({ time: new Date(Date.now() + 5000) })
+  await w.kube.waitFor(() => w.receiver.received.length > 0 || undefined, 15_000, 'notification')
+  t.same(w.podsOn(NODE), [])
+  const deletes = w.kube.requests.filter(r => r.method === 'DELETE' && r.resource === 'pods')
+  t.equal(deletes.length, 1)
+  const grace = Number(deletes[0]!.query.gracePeriodSeconds)
+  t.ok(grace >= 1 && grace <= 2, `deleted with the grace left (${grace}s), never more than the pod's own`)
+  t.ok(w.kube.requests.filter(r => r.path.endsWith('/eviction')).every(r => r.status === 429), 'every eviction was refused')
+  const result = JSON.parse(w.receiver.received[0]!.body).text as string
+  t.match(result, /1 deleted at the deadline \(default\/db-[^ ]+ blocked by PDB db-pdb\)/)
+  const summary = w.kube.list('Event', { namespace: 'default' }).find(e => e.reason === 'DrainComplete')
+  t.match(summary?.message, 'blocked by PDB db-pdb')
+})
+
+t.test('DaemonSet, mirror and the agent\'s own pods are left alone', async t => {
+  const w = await startWorld()
+  t.teardown(() => w.close())
+  await w.kube.create({ apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'logs', namespace: 'kube-system' }, spec: { selector: { matchLabels: { app: 'logs' } }, template: { metadata: { labels: { app: 'logs' } }, spec: { containers: [{ name: 'c', image: 'logs:1' }] } } } })
+  await w.kube.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: `static-${NODE}`, namespace: 'kube-system', annotations: { 'kubernetes.io/config.mirror': 'hash' } }, spec: { nodeName: NODE, containers: [{ name: 'c', image: 'etcd:1' }] } })
+  await w.kube.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'spot-agent-abcde', namespace: 'spot-handler' }, spec: { nodeName: NODE, containers: [{ name: 'agent', image: 'agent:1' }] } }).catch(async () => {
+    await w.kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'spot-handler' } })
+    await w.kube.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'spot-agent-abcde', namespace: 'spot-handler' }, spec: { nodeName: NODE, containers: [{ name: 'agent', image: 'agent:1' }] } })
+  })
+  await w.kube.create(deployment('web', 1))
+  await w.kube.waitFor(() => w.podsOn(NODE).length === 4 || undefined, 5000, 'four pods on the node')
+  await w.start({ POD_NAME: 'spot-agent-abcde', POD_NAMESPACE: 'spot-handler' })
+  w.imds.postSpotInterruption()
+  await w.kube.waitFor(() => w.receiver.received.length > 0 || undefined, 10_000, 'notification')
+  const left = w.podsOn(NODE).map(p => `${p.metadata.namespace}/${p.metadata.name.replace(/-[a-z0-9]{5}$/, '')}`).sort()
+  t.same(left, ['kube-system/logs', `kube-system/static-${NODE}`, 'spot-handler/spot-agent'])
+  const evicted = w.kube.requests.filter(r => r.path.endsWith('/eviction')).map(r => r.name)
+  t.equal(evicted.length, 1)
+  t.match(evicted[0], /^web-/)
+  t.match(JSON.parse(w.receiver.received[0]!.body).text, /Result: drain complete .*1 evicted; 0 deleted at the deadline; 3 left alone/)
+})
