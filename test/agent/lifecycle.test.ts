@@ -1,0 +1,168 @@
+import t from 'tap'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { deployment, readyPods, startWorld, NODE, type World } from './world.ts'
+import { eventually } from './helpers.ts'
+import { LB_EXCLUSION_LABEL, readState, REHEARSE_ANNOTATION } from '../../agent/node-state.ts'
+import type { OutcomeEvent } from '../../agent/agent.ts'
+
+const taintOf = (w: World, kind: string): { value: string, effect: string } | undefined =>
+  (w.node().spec?.taints ?? []).find((x: { key: string }) => x.key === `spot-handler.io/${kind}`)
+
+async function withPods (w: World, n = 2): Promise<void> {
+  await w.kube.create(deployment('web', n))
+  await w.kube.waitFor(() => readyPods(w.podsOn(NODE)).length === n || undefined, 5000, 'web pods ready')
+}
+
+t.test('a rebalance recommendation taints and cordons only, and is undone when no interruption follows', async t => {
+  const w = await startWorld()
+  t.teardown(() => w.close())
+  await withPods(w)
+  const agent = await w.start({ ENABLE_REBALANCE_MONITORING: 'true', REBALANCE_UNCORDON_AFTER: '400ms' })
+  const undone = new Promise(resolve => agent.events.once('undo', resolve))
+  w.imds.postRebalanceRecommendation()
+  await w.kube.waitFor(() => taintOf(w, 'rebalance-recommendation'), 5000, 'rebalance taint')
+  t.equal(w.node().spec?.unschedulable, true)
+  await w.kube.waitFor(() => w.receiver.received.length > 0 || undefined, 5000, 'notification')
+  t.match(JSON.parse(w.receiver.received[0]!.body).text, /rebalance-recommendation on node .*Pods: not drained\. Result: cordoned \(no drain for this kind/)
+  t.equal(w.podsOn(NODE).length, 2, 'no pod was evicted')
+  t.equal(w.kube.requests.filter(r => r.path.endsWith('/eviction')).length, 0)
+  t.match(await undone, { kind: 'rebalance-recommendation', why: /no interruption followed within 0.4s/ })
+  const node = w.node()
+  t.notOk(node.spec?.unschedulable, 'uncordoned again')
+  t.equal(taintOf(w, 'rebalance-recommendation'), undefined)
+  t.equal(node.metadata.labels?.[LB_EXCLUSION_LABEL], undefined, 'our label removed')
+  t.ok(w.kube.list('Event', { namespace: 'default' }).some(e => e.reason === 'SpotHandlerUndo'))
+  const polls = w.imds.requests.length
+  await eventually(() => w.imds.requests.length > polls + 8, 5000, 'more polls while the recommendation stays posted')
+  t.notOk(w.node().spec?.unschedulable, 'the same recommendation does not cordon again')
+})
+
+t.test('with rebalance draining on, a rebalance recommendation drains within NODE_TERMINATION_GRACE_PERIOD', async t => {
+  const w = await startWorld()
+  t.teardown(() => w.close())
+  await withPods(w)
+  await w.kube.addNode({ name: 'on-demand-1', lifecycle: 'on-demand' })
+  await w.start({ ENABLE_REBALANCE_DRAINING: 'true' })
+  w.imds.postRebalanceRecommendation()
+  await w.kube.waitFor(() => w.receiver.received.length > 0 || undefined, 10_000, 'notification')
+  t.same(w.podsOn(NODE), [])
+  t.match(readState(w.node() as never).events[0]?.result, /^drain complete/)
+})
+
+t.test('a scheduled reboot drains the node; its cancellation uncordons it and removes our taint', async t => {
+  const w = await startWorld()
+  t.teardown(() => w.close())
+  await withPods(w)
+  await w.kube.addNode({ name: 'on-demand-1', lifecycle: 'on-demand' })
+  const event = { code: 'system-reboot', state: 'active' as const, eventId: 'instance-event-0d59937288b749b32', notBefore: new Date(Date.now() + 3_600_000), description: 'scheduled reboot' }
+  w.imds.setScheduledEvents([{ ...event, code: 'system-maintenance', eventId: 'instance-event-other' }])
+  const agent = await w.start()
+  const polls = w.imds.requests.length
+  await eventually(() => w.imds.requests.length > polls + 4, 5000, 'a few polls')
+  t.equal(taintOf(w, 'scheduled-maintenance'), undefined, 'maintenance that does not stop the instance is ignored')
+  w.imds.setScheduledEvents([event])
+  await w.kube.waitFor(() => w.receiver.received.length > 0 || undefined, 10_000, 'notification')
+  t.same(taintOf(w, 'scheduled-maintenance'), { key: 'spot-handler.io/scheduled-maintenance', value: event.eventId, effect: 'NoSchedule' })
+  t.same(w.podsOn(NODE), [])
+  const undone = new Promise(resolve => agent.events.once('undo', resolve))
+  w.imds.setScheduledEvents([{ ...event, state: 'canceled' }])
+  t.match(await undone, { eventId: event.eventId, why: 'canceled' })
+  t.notOk(w.node().spec?.unschedulable)
+  t.equal(taintOf(w, 'scheduled-maintenance'), undefined)
+  t.ok(readState(w.node() as never).events[0]?.undone)
+})
+
+t.test('after the reboot a restarted agent uncordons the node it cordoned, and does not act on the same event again', async t => {
+  const w = await startWorld()
+  t.teardown(() => w.close())
+  const dir = await mkdtemp(join(tmpdir(), 'agent-uptime-'))
+  const uptime = join(dir, 'uptime')
+  await writeFile(uptime, '86400.00 170000.00\n')
+  const event = { code: 'instance-reboot', state: 'active' as const, eventId: 'instance-event-1234', notBefore: new Date(Date.now() + 600_000), description: 'reboot' }
+  w.imds.setScheduledEvents([event])
+  const first = await w.start({ UPTIME_FROM_FILE: uptime })
+  await w.kube.waitFor(() => w.receiver.received.length > 0 || undefined, 10_000, 'notification')
+  t.equal(w.node().spec?.unschedulable, true)
+  await first.stop()
+  await writeFile(uptime, '0.50 0.90\n')
+  const second = await w.start({ UPTIME_FROM_FILE: uptime })
+  const undone = await new Promise(resolve => second.events.once('undo', resolve))
+  t.match(undone, { eventId: event.eventId, why: 'instance rebooted since' })
+  t.notOk(w.node().spec?.unschedulable, 'uncordoned after the reboot')
+  t.equal(taintOf(w, 'scheduled-maintenance'), undefined)
+  const polls = w.imds.requests.length
+  await eventually(() => w.imds.requests.length > polls + 6, 5000, 'more polls with the event still listed')
+  t.notOk(w.node().spec?.unschedulable, 'the event still listed as active is not acted on again')
+  t.equal(w.receiver.received.length, 1)
+})
+
+t.test('an unreadable uptime file is reported once and reboots are simply not noticed', async t => {
+  const w = await startWorld()
+  t.teardown(() => w.close())
+  await w.start({ UPTIME_FROM_FILE: '/nonexistent/uptime' })
+  await eventually(() => w.kube.requests.filter(r => r.path === `/api/v1/nodes/${NODE}`).length >= 3, 5000, 'node reads')
+  t.equal(w.logs.lines().filter(l => /cannot read the uptime/.test(String(l.msg))).length, 1)
+})
+
+t.test('an ASG target lifecycle state of Terminated drains the node; InService does nothing', async t => {
+  const w = await startWorld()
+  t.teardown(() => w.close())
+  await withPods(w)
+  await w.kube.addNode({ name: 'on-demand-1', lifecycle: 'on-demand' })
+  w.imds.setTargetLifecycleState('InService')
+  await w.start({ ENABLE_ASG_LIFECYCLE_DRAINING: 'true' })
+  const polls = w.imds.requests.length
+  await eventually(() => w.imds.requests.length > polls + 4, 5000, 'a few polls')
+  t.notOk(w.node().spec?.unschedulable)
+  w.imds.setTargetLifecycleState('Terminated')
+  await w.kube.waitFor(() => w.receiver.received.length > 0 || undefined, 10_000, 'notification')
+  t.match(taintOf(w, 'asg-lifecycle-termination')?.value, /^asg-[0-9a-f]{16}$/)
+  t.same(w.podsOn(NODE), [])
+  t.ok(w.kube.list('Event', { namespace: 'default' }).some(e => e.reason === 'ASGLifecycleTermination'))
+})
+
+t.test('the rehearsal annotation drains as if a spot notice came now, then puts the node back and removes the annotation', async t => {
+  const w = await startWorld()
+  t.teardown(() => w.close())
+  await withPods(w)
+  await w.kube.addNode({ name: 'on-demand-1', lifecycle: 'on-demand' })
+  const agent = await w.start()
+  const outcome = new Promise<OutcomeEvent>(resolve => agent.events.on('outcome', (e: OutcomeEvent) => { if (e.notice.rehearsal === true) resolve(e) }))
+  const node = w.node()
+  node.metadata.annotations = { ...node.metadata.annotations, [REHEARSE_ANNOTATION]: 'spot-itn' }
+  const before = Date.now()
+  await w.kube.update(node)
+  const done = await outcome
+  t.equal(done.outcome, 'done')
+  t.ok(done.notice.deadline! >= before + 119_000 && done.notice.deadline! <= Date.now() + 120_000, 'deadline two minutes ahead')
+  t.same(w.podsOn(NODE), [], 'workloads moved')
+  const after = w.node()
+  t.equal(after.metadata.annotations?.[REHEARSE_ANNOTATION], undefined, 'annotation removed')
+  t.notOk(after.spec?.unschedulable, 'node back in service')
+  t.equal(taintOf(w, 'spot-itn'), undefined)
+  t.match(JSON.parse(w.receiver.received[0]!.body).text, /spot-itn on node spot-node-1 .*event rehearsal-[0-9a-f]{16}/)
+  t.ok(w.kube.list('Event', { namespace: 'default' }).some(e => e.reason === 'SpotInterruption' && /^Rehearsal: /.test(e.message)))
+})
+
+t.test('rehearsals are ignored when switched off or naming an unknown kind', async t => {
+  const w = await startWorld()
+  t.teardown(() => w.close())
+  await w.start({ ENABLE_REHEARSAL: 'false' })
+  const node = w.node()
+  node.metadata.annotations = { ...node.metadata.annotations, [REHEARSE_ANNOTATION]: 'spot-itn' }
+  await w.kube.update(node)
+  await eventually(() => w.kube.requests.filter(r => r.path === `/api/v1/nodes/${NODE}`).length >= 4, 5000, 'node reads')
+  t.notOk(w.node().spec?.unschedulable)
+  t.equal(w.node().metadata.annotations?.[REHEARSE_ANNOTATION], 'spot-itn', 'left for the user to remove')
+
+  const w2 = await startWorld()
+  t.teardown(() => w2.close())
+  await w2.start()
+  const n2 = w2.node()
+  n2.metadata.annotations = { ...n2.metadata.annotations, [REHEARSE_ANNOTATION]: 'meteor-strike' }
+  await w2.kube.update(n2)
+  await eventually(() => w2.logs.lines().some(l => /unknown notice kind/.test(String(l.msg))), 5000, 'warning')
+  t.notOk(w2.node().spec?.unschedulable)
+})
