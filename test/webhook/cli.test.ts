@@ -12,6 +12,8 @@ import { postReview } from '../helpers/https.ts'
 import { runProgram, spawnProgram } from '../helpers/spawn.ts'
 
 const MAIN = 'webhook/main.ts'
+// Each case spawns a program; run them side by side.
+t.jobs = 4
 
 t.test('--help lists every flag with its environment variable and default, and exits 0', async t => {
   const { code, stdout } = await runProgram(MAIN, ['--help'])
