@@ -242,8 +242,12 @@ export class Cluster {
       const grace = opts.gracePeriodSeconds ?? current.spec?.terminationGracePeriodSeconds ?? 30
       // Unscheduled and finished pods go at once (pod strategy CheckGracefulDeleteStrategy).
       const immediate = grace <= 0 || current.spec?.nodeName === undefined || ['Succeeded', 'Failed'].includes(current.status?.phase)
-      const marked = this.store.markDeleting(type, namespace, name, immediate ? 0 : grace)
-      return result(this.#finishDeletionIfDue(type, marked))
+      // An immediate delete is a single DELETED change, as the storage layer does it.
+      if (immediate && (current.metadata.finalizers ?? []).length === 0) {
+        this.#removeNow(type, current, opts.propagationPolicy ?? 'Background')
+        return result(current)
+      }
+      return result(this.store.markDeleting(type, namespace, name, immediate ? 0 : grace))
     }
     if (type === NAMESPACE) {
       this.store.markDeleting(type, undefined, name, 0)
@@ -293,7 +297,8 @@ export class Cluster {
   finishPodTermination (namespace: string, name: string): void {
     const pod = this.store.get(POD, namespace, name)
     if (pod === undefined || pod.metadata.deletionTimestamp === undefined) return
-    this.#finishDeletionIfDue(POD, this.store.markDeleting(POD, namespace, name, 0))
+    if ((pod.metadata.finalizers ?? []).length === 0) this.#removeNow(POD, pod, 'Background')
+    else this.store.markDeleting(POD, namespace, name, 0)
   }
 
   /** The PodDisruptionBudgets in the pod's namespace whose selector matches it (policy/v1: `{}` matches all, absent matches none). */

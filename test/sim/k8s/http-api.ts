@@ -43,6 +43,8 @@ export interface HttpApiDeps {
   watches: Set<ServerResponse>
   /** `host:port` for discovery's serverAddressByClientCIDRs. */
   serverAddress: () => string
+  /** Called once a request's status is known (the response head is being written). */
+  onRecord?: (record: RequestRecord) => void
   log: Logger
 }
 
@@ -298,7 +300,9 @@ export function createHttpApi (deps: HttpApiDeps): (req: IncomingMessage, res: S
     res.writeHead = ((...args: unknown[]) => {
       record.status = args[0] as number
       record.durationMs = Math.round((performance.now() - started) * 1000) / 1000
-      return writeHead(...args)
+      const out = writeHead(...args)
+      deps.onRecord?.(record)
+      return out
     }) as typeof res.writeHead
     handle(req, res, record).catch(err => {
       log.error({ err }, 'request handler crashed')

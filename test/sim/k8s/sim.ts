@@ -99,10 +99,11 @@ export class KubeSim {
   readonly #controllers: Controllers
   readonly #faults: FaultTable
   readonly #watches: Set<ServerResponse>
+  readonly #changeListeners: Set<() => void>
   #nodeCount = 0
 
   /** @internal Use startKubeSim. */
-  constructor (parts: { url: string, yaml: string, server: Server, cluster: Cluster, controllers: Controllers, faults: FaultTable, requests: RequestRecord[], watches: Set<ServerResponse> }) {
+  constructor (parts: { url: string, yaml: string, server: Server, cluster: Cluster, controllers: Controllers, faults: FaultTable, requests: RequestRecord[], watches: Set<ServerResponse>, changeListeners: Set<() => void> }) {
     this.url = parts.url
     this.#yaml = parts.yaml
     this.kubeConfig = new KubeConfig()
@@ -113,6 +114,7 @@ export class KubeSim {
     this.#faults = parts.faults
     this.requests = parts.requests
     this.#watches = parts.watches
+    this.#changeListeners = parts.changeListeners
   }
 
   /** The kubeconfig YAML (server URL, token, CA data when TLS). */
@@ -163,8 +165,9 @@ export class KubeSim {
   }
 
   /**
-   * Resolves with the predicate's first truthy result, checking now and after every
-   * store change; rejects after `timeoutMs` naming `description`.
+   * Resolves with the predicate's first truthy result, checking now, after every
+   * store change and after every answered request (so conditions on `requests`
+   * work too); rejects after `timeoutMs` naming `description`.
    */
   waitFor<T> (predicate: (sim: KubeSim) => T | undefined | null | false, timeoutMs = 5000, description = 'condition'): Promise<T> {
     return new Promise((resolve, reject) => {
@@ -182,7 +185,9 @@ export class KubeSim {
       const timer = setTimeout(() => { finish(); reject(new Error(`waitFor: ${description} not met within ${timeoutMs} ms`)) }, timeoutMs)
       const finish = (): void => { clearTimeout(timer); unsubscribe() }
       if (check()) return
-      unsubscribe = this.cluster.store.subscribe(() => { check() })
+      const listener = (): void => { check() }
+      this.#changeListeners.add(listener)
+      unsubscribe = () => { this.#changeListeners.delete(listener) }
     })
   }
 
@@ -230,9 +235,12 @@ export async function startKubeSim (opts: KubeSimOptions = {}): Promise<KubeSim>
   const faults = new FaultTable()
   const requests: RequestRecord[] = []
   const watches = new Set<ServerResponse>()
+  const changeListeners = new Set<() => void>()
+  const notify = (): void => { for (const listener of [...changeListeners]) listener() }
+  store.subscribe(notify)
   const host = opts.host ?? '127.0.0.1'
   let address = ''
-  const handler = createHttpApi({ cluster, faults, requests, watches, serverAddress: () => address, log })
+  const handler = createHttpApi({ cluster, faults, requests, watches, serverAddress: () => address, onRecord: notify, log })
   let caPem: string | undefined
   let server: Server
   if (opts.tls === true) {
@@ -262,7 +270,7 @@ export async function startKubeSim (opts: KubeSimOptions = {}): Promise<KubeSim>
     readyDelayMs: opts.readyDelayMs ?? 0,
     ...(opts.kubeletDelayMs === undefined ? {} : { kubeletDelayMs: opts.kubeletDelayMs })
   }, log)
-  const sim = new KubeSim({ url, yaml, server, cluster, controllers, faults, requests, watches })
+  const sim = new KubeSim({ url, yaml, server, cluster, controllers, faults, requests, watches, changeListeners })
   for (const node of opts.nodes ?? []) await sim.addNode(node)
   controllers.start()
   log.info({ url, tls: opts.tls === true }, 'kubernetes API simulator listening')

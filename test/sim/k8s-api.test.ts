@@ -1,0 +1,268 @@
+import t, { type Test } from 'tap'
+import * as k8s from '@kubernetes/client-node'
+import { startKubeSim, type KubeSim, type KubeSimOptions } from './k8s/sim.ts'
+
+async function sim (t: Test, opts: KubeSimOptions = {}): Promise<KubeSim> {
+  const s = await startKubeSim({ nodes: [{ name: 'spot-a' }, { name: 'spot-b' }, { name: 'od-a', lifecycle: 'on-demand' }], ...opts })
+  t.teardown(() => s.close())
+  return s
+}
+
+/** The HTTP code and parsed Status body of a rejected client call. */
+async function failure (call: Promise<unknown>): Promise<{ code: number, body: any, headers: Record<string, string> }> {
+  try {
+    await call
+  } catch (err) {
+    if (err instanceof k8s.ApiException) return { code: err.code, body: typeof err.body === 'string' ? JSON.parse(err.body) : err.body, headers: err.headers }
+    throw err
+  }
+  throw new Error('expected the call to fail')
+}
+
+const pod = (name: string, extra: Partial<k8s.V1Pod> = {}): k8s.V1Pod => ({
+  metadata: { name, labels: { app: 'web' } },
+  spec: { containers: [{ name: 'c', image: 'nginx' }] },
+  ...extra
+})
+
+t.test('nodes are listed by label selector and read by name; a missing node is a NotFound Status', async t => {
+  const s = await sim(t)
+  const core = s.kubeConfig.makeApiClient(k8s.CoreV1Api)
+  const spot = await core.listNode({ labelSelector: 'lifecycle=Ec2Spot' })
+  t.same(spot.items.map(n => n.metadata?.name), ['spot-a', 'spot-b'])
+  t.same((await core.listNode({ labelSelector: 'lifecycle notin (Ec2Spot)' })).items.map(n => n.metadata?.name), ['od-a'])
+  t.same((await core.listNode({ fieldSelector: 'metadata.name=spot-b' })).items.map(n => n.metadata?.name), ['spot-b'])
+  const node = await core.readNode({ name: 'spot-a' })
+  t.equal(node.metadata?.labels?.['eks.amazonaws.com/capacityType'], 'SPOT')
+  t.match(node.metadata?.resourceVersion, /^\d+$/)
+  const missing = await failure(core.readNode({ name: 'nope' }))
+  t.equal(missing.code, 404)
+  t.same(missing.body, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'nodes "nope" not found', reason: 'NotFound', details: { name: 'nope', kind: 'nodes' }, code: 404 })
+})
+
+t.test('a stale resourceVersion on update is a 409 Conflict; the fresh one succeeds', async t => {
+  const s = await sim(t)
+  const core = s.kubeConfig.makeApiClient(k8s.CoreV1Api)
+  const first = await core.readNode({ name: 'spot-a' })
+  const second = await core.readNode({ name: 'spot-a' })
+  first.metadata!.labels = { ...first.metadata!.labels, team: 'a' }
+  const updated = await core.replaceNode({ name: 'spot-a', body: first })
+  t.ok(Number(updated.metadata?.resourceVersion) > Number(first.metadata?.resourceVersion))
+  second.metadata!.labels = { ...second.metadata!.labels, team: 'b' }
+  const stale = await failure(core.replaceNode({ name: 'spot-a', body: second }))
+  t.equal(stale.code, 409)
+  t.equal(stale.body.reason, 'Conflict')
+  t.equal(stale.body.message, 'Operation cannot be fulfilled on nodes "spot-a": the object has been modified; please apply your changes to the latest version and try again')
+  t.equal((await core.readNode({ name: 'spot-a' })).metadata?.labels?.team, 'a', 'the stale write changed nothing')
+})
+
+t.test('creating an existing object is a 409 AlreadyExists; a missing namespace is a 404', async t => {
+  const s = await sim(t)
+  const core = s.kubeConfig.makeApiClient(k8s.CoreV1Api)
+  await core.createNamespacedSecret({ namespace: 'default', body: { metadata: { name: 's' }, stringData: { a: 'b' } } })
+  const dup = await failure(core.createNamespacedSecret({ namespace: 'default', body: { metadata: { name: 's' } } }))
+  t.equal(dup.code, 409)
+  t.same([dup.body.reason, dup.body.message, dup.body.details], ['AlreadyExists', 'secrets "s" already exists', { name: 's', kind: 'secrets' }])
+  const noNs = await failure(core.createNamespacedPod({ namespace: 'ghost', body: pod('p') }))
+  t.equal(noNs.code, 404)
+  t.equal(noNs.body.message, 'namespaces "ghost" not found')
+  const invalid = await failure(core.createNamespacedPod({ namespace: 'default', body: { metadata: { name: 'Bad_Name' }, spec: { containers: [] } } }))
+  t.equal(invalid.code, 422)
+  t.equal(invalid.body.reason, 'Invalid')
+  t.match(invalid.body.message, /^Pod "Bad_Name" is invalid: metadata.name: Invalid value/)
+})
+
+t.test('node patches: strategic merge for taints, merge patch for unschedulable, JSON patch ops', async t => {
+  const s = await sim(t)
+  const core = s.kubeConfig.makeApiClient(k8s.CoreV1Api)
+  const as = (strategy: k8s.PatchStrategy) => k8s.setHeaderOptions('Content-Type', strategy)
+  await core.patchNode({ name: 'spot-a', body: { spec: { taints: [{ key: 'existing', effect: 'NoSchedule' }] } } }, as(k8s.PatchStrategy.MergePatch))
+  const tainted = await core.patchNode({
+    name: 'spot-a',
+    body: { spec: { taints: [{ key: 'existing', effect: 'NoSchedule' }, { key: 'spot-handler.io/spot-itn', value: 'e1', effect: 'NoSchedule' }] } }
+  }, as(k8s.PatchStrategy.StrategicMergePatch))
+  t.same(tainted.spec?.taints?.map(x => x.key), ['existing', 'spot-handler.io/spot-itn'])
+  const cordoned = await core.patchNode({ name: 'spot-a', body: { spec: { unschedulable: true } } }, as(k8s.PatchStrategy.MergePatch))
+  t.equal(cordoned.spec?.unschedulable, true)
+  t.equal(cordoned.spec?.taints?.length, 2, 'a merge patch leaves other fields alone')
+  const labelled = await core.patchNode({
+    name: 'spot-a',
+    body: [{ op: 'add', path: '/metadata/labels/node.kubernetes.io~1exclude-from-external-load-balancers', value: 'true' }, { op: 'remove', path: '/spec/unschedulable' }]
+  }, as(k8s.PatchStrategy.JsonPatch))
+  t.equal(labelled.metadata?.labels?.['node.kubernetes.io/exclude-from-external-load-balancers'], 'true')
+  t.equal(labelled.spec?.unschedulable, undefined)
+  const failed = await failure(core.patchNode({ name: 'spot-a', body: [{ op: 'test', path: '/spec/unschedulable', value: true }] }, as(k8s.PatchStrategy.JsonPatch)))
+  t.equal(failed.code, 422)
+  const stale = await failure(core.patchNode({ name: 'spot-a', body: { metadata: { resourceVersion: '1' }, spec: { unschedulable: true } } }, as(k8s.PatchStrategy.MergePatch)))
+  t.equal(stale.code, 409, 'a resourceVersion inside a patch is a precondition')
+  const patches = s.requests.filter(r => r.verb === 'patch' && r.resource === 'nodes').map(r => r.contentType)
+  t.same(patches, ['application/merge-patch+json', 'application/strategic-merge-patch+json', 'application/merge-patch+json', 'application/json-patch+json', 'application/json-patch+json', 'application/merge-patch+json'])
+})
+
+t.test('pods are listed across namespaces by spec.nodeName and labels; unknown fields are a 400', async t => {
+  const s = await sim(t, { controllers: { kubelet: false } })
+  const core = s.kubeConfig.makeApiClient(k8s.CoreV1Api)
+  await core.createNamespace({ body: { metadata: { name: 'team' } } })
+  await core.createNamespacedPod({ namespace: 'default', body: pod('a', { spec: { nodeName: 'spot-a', containers: [{ name: 'c', image: 'i' }] } }) })
+  await core.createNamespacedPod({ namespace: 'team', body: pod('b', { spec: { nodeName: 'spot-a', containers: [{ name: 'c', image: 'i' }] } }) })
+  await core.createNamespacedPod({ namespace: 'team', body: pod('c', { metadata: { name: 'c', labels: { app: 'db' } }, spec: { nodeName: 'spot-b', containers: [{ name: 'c', image: 'i' }] } }) })
+  const onA = await core.listPodForAllNamespaces({ fieldSelector: 'spec.nodeName=spot-a' })
+  t.same(onA.items.map(p => `${p.metadata?.namespace}/${p.metadata?.name}`), ['default/a', 'team/b'])
+  t.same((await core.listNamespacedPod({ namespace: 'team', labelSelector: 'app in (web,db)', fieldSelector: 'status.phase=Pending' })).items.map(p => p.metadata?.name), ['b', 'c'])
+  t.same((await core.listPodForAllNamespaces({ labelSelector: 'app!=web' })).items.map(p => p.metadata?.name), ['c'])
+  const bad = await failure(core.listPodForAllNamespaces({ fieldSelector: 'spec.bogus=1' }))
+  t.equal(bad.code, 400)
+  t.equal(bad.body.message, 'field label not supported: spec.bogus')
+  const list = await (await fetch(`${s.url}/api/v1/pods`)).json() as any
+  t.equal(list.kind, 'PodList')
+  t.match(list.metadata.resourceVersion, /^\d+$/)
+})
+
+t.test('graceful pod deletion sets deletionTimestamp; gracePeriodSeconds=0 removes at once', async t => {
+  const s = await sim(t, { controllers: { kubelet: false } })
+  const core = s.kubeConfig.makeApiClient(k8s.CoreV1Api)
+  await core.createNamespacedPod({ namespace: 'default', body: pod('p', { spec: { nodeName: 'spot-a', terminationGracePeriodSeconds: 45, containers: [{ name: 'c', image: 'i' }] } }) })
+  const deleting = await core.deleteNamespacedPod({ namespace: 'default', name: 'p' })
+  t.ok(deleting.metadata?.deletionTimestamp, 'deletionTimestamp is set')
+  t.equal(deleting.metadata?.deletionGracePeriodSeconds, 45, 'the pod\'s own grace period applies by default')
+  t.ok(await core.readNamespacedPod({ namespace: 'default', name: 'p' }), 'the pod stays until the kubelet finishes it')
+  const shorter = await core.deleteNamespacedPod({ namespace: 'default', name: 'p', gracePeriodSeconds: 5 })
+  t.equal(shorter.metadata?.deletionGracePeriodSeconds, 5, 'a second delete may shorten the grace period')
+  await core.deleteNamespacedPod({ namespace: 'default', name: 'p', gracePeriodSeconds: 0 })
+  t.equal((await failure(core.readNamespacedPod({ namespace: 'default', name: 'p' }))).code, 404)
+  await core.createNamespacedPod({ namespace: 'default', body: pod('unscheduled') })
+  await core.deleteNamespacedPod({ namespace: 'default', name: 'unscheduled' })
+  t.equal(s.get('Pod', 'default', 'unscheduled'), undefined, 'a pod never scheduled is deleted immediately')
+})
+
+t.test('the kubelet finishes terminating pods after the configured delay and starts scheduled ones', async t => {
+  const s = await sim(t, { kubeletDelayMs: 20 })
+  const core = s.kubeConfig.makeApiClient(k8s.CoreV1Api)
+  await core.createNamespacedPod({ namespace: 'default', body: pod('p', { spec: { nodeName: 'spot-a', containers: [{ name: 'c', image: 'i' }] } }) })
+  const running = await s.waitFor(x => { const p = x.get('Pod', 'default', 'p'); return p?.status?.phase === 'Running' ? p : undefined }, 2000, 'pod running')
+  t.same(running.status.conditions.find((c: any) => c.type === 'Ready')?.status, 'True')
+  t.equal(running.status.hostIP, s.get('Node', undefined, 'spot-a')?.status.addresses[0].address)
+  await core.deleteNamespacedPod({ namespace: 'default', name: 'p' })
+  await s.waitFor(x => x.get('Pod', 'default', 'p') === undefined, 2000, 'pod removed')
+  t.pass('removed well before the 30 s grace period')
+})
+
+t.test('events can be created through core/v1 and events.k8s.io/v1', async t => {
+  const s = await sim(t)
+  const core = s.kubeConfig.makeApiClient(k8s.CoreV1Api)
+  const events = s.kubeConfig.makeApiClient(k8s.EventsV1Api)
+  const now = new Date()
+  const legacy = await core.createNamespacedEvent({
+    namespace: 'default',
+    body: { metadata: { generateName: 'spot-a.' }, involvedObject: { kind: 'Node', name: 'spot-a' }, reason: 'SpotInterruption', message: 'notice', type: 'Warning', source: { component: 'spot-agent' } }
+  })
+  t.match(legacy.metadata?.name, /^spot-a\.[a-z0-9]{5}$/)
+  const modern = await events.createNamespacedEvent({
+    namespace: 'default',
+    body: { metadata: { name: 'e2' }, eventTime: now as any, regarding: { kind: 'Node', name: 'spot-a' }, reason: 'Cordon', note: 'cordoned', type: 'Normal', action: 'Cordon', reportingController: 'spot-handler.io/agent', reportingInstance: 'spot-a' }
+  })
+  t.equal(modern.reason, 'Cordon')
+  t.same((await core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'involvedObject.name=spot-a,reason=SpotInterruption' })).items.length, 1)
+  t.same((await events.listNamespacedEvent({ namespace: 'default', fieldSelector: 'regarding.name=spot-a' })).items.map(e => e.metadata?.name), ['e2'])
+})
+
+t.test('dryRun=All runs the create without storing it', async t => {
+  const s = await sim(t)
+  const core = s.kubeConfig.makeApiClient(k8s.CoreV1Api)
+  const preview = await core.createNamespacedConfigMap({ namespace: 'default', dryRun: 'All', body: { metadata: { name: 'cm' }, data: { a: '1' } } })
+  t.equal(preview.metadata?.name, 'cm')
+  t.equal(s.get('ConfigMap', 'default', 'cm'), undefined)
+})
+
+t.test('discovery and version endpoints answer like an API server', async t => {
+  const s = await sim(t)
+  const version = await s.kubeConfig.makeApiClient(k8s.VersionApi).getCode()
+  t.equal(version.major, '1')
+  const api = await (await fetch(`${s.url}/api`)).json() as any
+  t.same(api.versions, ['v1'])
+  const apis = await (await fetch(`${s.url}/apis`)).json() as any
+  t.ok(apis.groups.some((g: any) => g.name === 'policy' && g.preferredVersion.version === 'v1'))
+  const core = await (await fetch(`${s.url}/api/v1`)).json() as any
+  t.ok(core.resources.some((r: any) => r.name === 'pods/eviction' && r.kind === 'Eviction' && r.group === 'policy'))
+  const missing = await fetch(`${s.url}/apis/example.com/v1/widgets`)
+  t.equal(missing.status, 404)
+  t.equal((await missing.json() as any).message, 'the server could not find the requested resource')
+})
+
+t.test('injected faults answer with real Status bodies for the chosen verb, path and count', async t => {
+  const s = await sim(t)
+  const core = s.kubeConfig.makeApiClient(k8s.CoreV1Api)
+  const fault = s.injectFault({ verb: 'patch', path: /\/nodes\/spot-a$/, status: 500, count: 1 })
+  const throttle = s.injectFault({ verb: 'create', path: 'eviction$', status: 429, retryAfterSeconds: 3, count: 2 })
+  const body = { spec: { unschedulable: true } }
+  const headers = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch)
+  const first = await failure(core.patchNode({ name: 'spot-a', body }, headers))
+  t.equal(first.code, 500)
+  t.equal(first.body.reason, 'InternalError')
+  t.equal((await core.patchNode({ name: 'spot-a', body }, headers)).spec?.unschedulable, true, 'count 1: the next call goes through')
+  t.equal((await core.patchNode({ name: 'spot-b', body }, headers)).spec?.unschedulable, true, 'other paths are untouched')
+  t.equal(fault.hits, 1)
+  const res = await fetch(`${s.url}/api/v1/namespaces/default/pods/x/eviction`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })
+  t.equal(res.status, 429)
+  t.equal(res.headers.get('retry-after'), '3')
+  t.same((await res.json() as any).details, { retryAfterSeconds: 3 })
+  t.equal(throttle.hits, 1)
+  s.clearFaults()
+  t.equal((await fetch(`${s.url}/api/v1/namespaces/default/pods/x/eviction`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).status, 404, 'cleared faults stop applying')
+  s.injectFault({ verb: 'get', path: 'nodes/spot-a', drop: true, count: 1 })
+  await t.rejects(core.readNode({ name: 'spot-a' }), 'a dropped connection surfaces as a client error')
+})
+
+t.test('the request log records verb, path, query, content type and status of every call', async t => {
+  const s = await sim(t)
+  const core = s.kubeConfig.makeApiClient(k8s.CoreV1Api)
+  s.clearRequests()
+  await core.listPodForAllNamespaces({ fieldSelector: 'spec.nodeName=spot-a' })
+  await failure(core.readNamespacedPod({ namespace: 'default', name: 'ghost' }))
+  t.match(s.requests, [
+    { method: 'GET', verb: 'list', path: '/api/v1/pods', query: { fieldSelector: 'spec.nodeName=spot-a' }, resource: 'pods', status: 200 },
+    { method: 'GET', verb: 'get', path: '/api/v1/namespaces/default/pods/ghost', resource: 'pods', namespace: 'default', name: 'ghost', status: 404 }
+  ])
+  t.equal(s.requests.length, 2)
+  t.ok(s.requests.every(r => typeof r.time === 'string' && r.durationMs >= 0))
+})
+
+t.test('watches stream changes as ADDED/MODIFIED/DELETED events', async t => {
+  const s = await sim(t, { controllers: { kubelet: false } })
+  const watch = new k8s.Watch(s.kubeConfig)
+  const seen: string[] = []
+  const done = new Promise<void>(resolve => {
+    void watch.watch('/api/v1/namespaces/default/pods', { labelSelector: 'app=web' }, (type, obj: k8s.V1Pod) => {
+      seen.push(`${type} ${obj.metadata?.name}`)
+      if (type === 'DELETED') resolve()
+    }, () => {}).then(req => t.teardown(() => req.abort()))
+  })
+  await s.waitFor(x => x.requests.some(r => r.verb === 'watch'), 2000, 'watch open')
+  await s.create({ apiVersion: 'v1', kind: 'Pod', ...pod('w'), metadata: { name: 'w', namespace: 'default', labels: { app: 'web' } } })
+  await s.create({ apiVersion: 'v1', kind: 'Pod', ...pod('other'), metadata: { name: 'other', namespace: 'default', labels: { app: 'db' } } })
+  const current = s.get('Pod', 'default', 'w')!
+  await s.update({ ...current, metadata: { ...current.metadata, annotations: { a: '1' } } })
+  s.remove('Pod', 'default', 'w')
+  await done
+  t.same(seen, ['ADDED w', 'MODIFIED w', 'DELETED w'])
+})
+
+t.test('waitFor resolves with the predicate value and rejects on timeout naming the condition', async t => {
+  const s = await sim(t)
+  const later = s.waitFor(x => x.get('Namespace', undefined, 'late'), 2000, 'namespace late')
+  await s.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'late' } })
+  t.equal((await later).metadata.labels?.['kubernetes.io/metadata.name'], 'late')
+  await t.rejects(s.waitFor(() => false, 30, 'never'), /waitFor: never not met within 30 ms/)
+})
+
+t.test('with tls the kubeconfig carries the CA and the client verifies the server', async t => {
+  const started = performance.now()
+  const s = await sim(t, { tls: true })
+  t.comment(`TLS simulator started in ${Math.round(performance.now() - started)} ms`)
+  t.match(s.url, /^https:\/\/127\.0\.0\.1:\d+$/)
+  t.match(s.kubeconfigYaml(), /certificate-authority-data: "[A-Za-z0-9+/=]+"/)
+  t.notMatch(s.kubeconfigYaml(), /insecure-skip-tls-verify/)
+  const nodes = await s.kubeConfig.makeApiClient(k8s.CoreV1Api).listNode({})
+  t.equal(nodes.items.length, 3)
+  await t.rejects(fetch(`${s.url}/version`), 'a client without the CA is refused')
+})
