@@ -55,6 +55,14 @@ export interface KubeSimOptions {
   webhookCaller?: WebhookCaller
 }
 
+/** An object as tests write it (client-node model objects fit): apiVersion and kind pick the resource. */
+export interface ObjectInput {
+  apiVersion?: string
+  kind?: string
+  metadata?: { name?: string, namespace?: string, [key: string]: unknown }
+  [key: string]: unknown
+}
+
 /** Filter for `KubeSim.list`. */
 export interface ListFilter {
   namespace?: string
@@ -131,7 +139,8 @@ export class KubeSim {
    * Creates an object without HTTP (defaults and validation apply; admission only
    * when `admission: true`). apiVersion and kind pick the resource.
    */
-  async create (obj: KubeObject, opts: WriteOptions = {}): Promise<KubeObject> {
+  async create (input: ObjectInput, opts: WriteOptions = {}): Promise<KubeObject> {
+    const obj = input as KubeObject
     return (await this.cluster.create(typeOf(obj), obj.metadata?.namespace, obj, { admission: false, ...opts })).object
   }
 
@@ -149,7 +158,8 @@ export class KubeSim {
   }
 
   /** Replaces an object (resourceVersion checked when present), without admission unless asked. */
-  async update (obj: KubeObject, opts: WriteOptions & { subresource?: string } = {}): Promise<KubeObject> {
+  async update (input: ObjectInput, opts: WriteOptions & { subresource?: string } = {}): Promise<KubeObject> {
+    const obj = input as KubeObject
     return (await this.cluster.update(typeOf(obj), obj.metadata.namespace, obj.metadata.name, obj, { admission: false, ...opts })).object
   }
 
