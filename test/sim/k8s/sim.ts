@@ -59,8 +59,7 @@ export interface KubeSimOptions {
 export interface ObjectInput {
   apiVersion?: string
   kind?: string
-  metadata?: { name?: string, namespace?: string, [key: string]: unknown }
-  [key: string]: unknown
+  metadata?: { name?: string, namespace?: string }
 }
 
 /** Filter for `KubeSim.list`. */
@@ -139,8 +138,8 @@ export class KubeSim {
    * Creates an object without HTTP (defaults and validation apply; admission only
    * when `admission: true`). apiVersion and kind pick the resource.
    */
-  async create (input: ObjectInput, opts: WriteOptions = {}): Promise<KubeObject> {
-    const obj = input as KubeObject
+  async create<T extends ObjectInput> (input: T, opts: WriteOptions = {}): Promise<KubeObject> {
+    const obj = input as unknown as KubeObject
     return (await this.cluster.create(typeOf(obj), obj.metadata?.namespace, obj, { admission: false, ...opts })).object
   }
 
@@ -158,8 +157,8 @@ export class KubeSim {
   }
 
   /** Replaces an object (resourceVersion checked when present), without admission unless asked. */
-  async update (input: ObjectInput, opts: WriteOptions & { subresource?: string } = {}): Promise<KubeObject> {
-    const obj = input as KubeObject
+  async update<T extends ObjectInput> (input: T, opts: WriteOptions & { subresource?: string } = {}): Promise<KubeObject> {
+    const obj = input as unknown as KubeObject
     return (await this.cluster.update(typeOf(obj), obj.metadata.namespace, obj.metadata.name, obj, { admission: false, ...opts })).object
   }
 
