@@ -6,8 +6,6 @@
  * and prints what the webhook changed. Exits 0 when every answer is as expected.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { request } from 'node:https'
-import type { TLSSocket } from 'node:tls'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import jsonpatch from 'fast-json-patch'
@@ -16,6 +14,7 @@ import { generateCertificates } from '../certs/generate.ts'
 import { writeCertificateFiles } from '../certs/files.ts'
 import { parseOptions } from './common/options.ts'
 import { startWebhook } from './app.ts'
+import { postJson } from './client.ts'
 import { WEBHOOK_OPTIONS } from './options.ts'
 import { MUTATE_PATH } from './server.ts'
 
@@ -27,21 +26,6 @@ interface Fixture {
   description: string
   review: { request: { uid: string, name: string, namespace: string, operation: string, object: { spec: { template: { spec: { nodeSelector?: Record<string, string> } } } } } }
   expect: { patch: Operation[] | null }
-}
-
-/** POSTs `body` to the webhook, verifying its certificate for the Service name against `ca`. */
-function post (port: number, ca: string, body: string): Promise<{ status: number, text: string, protocol: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method: 'POST', path: MUTATE_PATH, ca, servername: SERVER_NAME, agent: false, headers: { 'content-type': 'application/json' } }, res => {
-      const protocol = (res.socket as TLSSocket).getProtocol() ?? 'TLS'
-      let text = ''
-      res.setEncoding('utf8')
-      res.on('data', (c: string) => { text += c })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text, protocol }))
-    })
-    req.on('error', reject)
-    req.end(body)
-  })
 }
 
 const show = (value: unknown): string => value === undefined ? '(none)' : JSON.stringify(value)
@@ -58,7 +42,7 @@ try {
   for (const name of CASES) {
     const fixture: Fixture = JSON.parse(await readFile(new URL(`../test/fixtures/admission/${name}.json`, import.meta.url), 'utf8'))
     const { request: req } = fixture.review
-    const res = await post(webhook.port, set.ca.cert, JSON.stringify(fixture.review))
+    const res = await postJson({ host: '127.0.0.1', port: webhook.port, path: MUTATE_PATH, ca: set.ca.cert, servername: SERVER_NAME, body: JSON.stringify(fixture.review) })
     const response = JSON.parse(res.text).response
     const patch: Operation[] | null = response.patch === undefined ? null : JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8'))
     const after = patch === null ? req.object : jsonpatch.applyPatch(structuredClone(req.object), patch, true).newDocument
@@ -66,7 +50,7 @@ try {
     if (!asExpected) failures++
     console.log(`${req.operation} DaemonSet ${req.namespace}/${req.name} (${name})`)
     console.log(`  ${fixture.description}`)
-    console.log(`  answer:       HTTP ${res.status} over ${res.protocol}, uid echoed: ${response.uid === req.uid}, allowed: ${response.allowed}`)
+    console.log(`  answer:       HTTP ${res.status} over ${res.tlsProtocol ?? 'TLS'}, uid echoed: ${response.uid === req.uid}, allowed: ${response.allowed}`)
     console.log(`  patch:        ${patch === null ? 'none' : patch.map(op => `${op.op} ${op.path} = ${JSON.stringify((op as { value?: unknown }).value)}`).join('; ')}`)
     if (response.warnings !== undefined) console.log(`  warnings:     ${response.warnings.join('; ')}`)
     console.log(`  nodeSelector: ${show(req.object.spec.template.spec.nodeSelector)} -> ${show(after.spec.template.spec.nodeSelector)}`)

@@ -2,7 +2,8 @@
  * Benchmark harness: the row format every bench module returns, a keep-alive
  * HTTPS load generator with N concurrent clients, and percentile maths.
  */
-import { Agent, request } from 'node:https'
+import { Agent } from 'node:https'
+import { postJson } from '../../webhook/client.ts'
 
 /** One measured configuration. */
 export interface BenchRow {
@@ -61,18 +62,6 @@ export interface LoadTarget {
   servername: string
 }
 
-function send (agent: Agent, target: LoadTarget): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: target.port, method: 'POST', path: target.path, agent, ca: target.ca, servername: target.servername, headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(target.body)) } }, res => {
-      res.resume()
-      res.on('end', () => resolve(res.statusCode ?? 0))
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.end(target.body)
-  })
-}
-
 /** Runs `concurrency` clients, each on its own keep-alive connection, sending back to back for `durationMs`. */
 export async function runLoad (target: LoadTarget, durationMs: number, concurrency: number): Promise<{ latencies: number[], errors: number, elapsedMs: number }> {
   const latencies: number[] = []
@@ -84,7 +73,7 @@ export async function runLoad (target: LoadTarget, durationMs: number, concurren
     try {
       while (performance.now() < deadline) {
         const t0 = performance.now()
-        const status = await send(agent, target).catch(() => 0)
+        const status = await postJson({ ...target, host: '127.0.0.1', agent }).then(answer => answer.status, () => 0)
         if (status === 200) latencies.push(performance.now() - t0)
         else errors++
       }

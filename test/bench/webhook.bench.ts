@@ -16,6 +16,7 @@ import { parseOptions } from '../../webhook/common/options.ts'
 import { startWebhook } from '../../webhook/app.ts'
 import { WEBHOOK_OPTIONS, WEBHOOK_PROGRAM } from '../../webhook/options.ts'
 import { MAX_BODY_BYTES, MUTATE_PATH } from '../../webhook/server.ts'
+import { postJson } from '../../webhook/client.ts'
 import { measure, ratio, type BenchModule, type BenchResult, type BenchRow, type LoadTarget } from './harness.ts'
 
 const SERVICE = { service: 'spot-webhook', namespace: 'spot-system' }
@@ -56,7 +57,9 @@ export const webhookBench: BenchModule = {
     try {
       for (const c of await cases()) {
         const target: LoadTarget = { port: webhook.port, path: MUTATE_PATH, body: c.body, ca: set.ca.cert, servername: SERVER_NAME }
-        fixedAnswer = await sampleAnswer(target)
+        const sample = await postJson({ ...target, host: '127.0.0.1' })
+        if (sample.status !== 200) throw new Error(`webhook answered ${sample.status}: ${sample.text}`)
+        fixedAnswer = sample.text
         const base = await measure('webhook', c.name, `baseline: bare fastify, fixed ${fixedAnswer.length} B answer`, { ...target, port: baselinePort, path: '/echo' }, settings)
         const hook = await measure('webhook', c.name, 'POST /mutate', target, settings)
         rows.push(base, hook)
@@ -69,19 +72,4 @@ export const webhookBench: BenchModule = {
     }
     return { rows, ratios }
   }
-}
-
-/** One real answer of the webhook, so the baseline sends a body of the same size. */
-async function sampleAnswer (target: LoadTarget): Promise<string> {
-  const { request } = await import('node:https')
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: target.port, method: 'POST', path: target.path, ca: target.ca, servername: target.servername, agent: false, headers: { 'content-type': 'application/json' } }, res => {
-      let text = ''
-      res.setEncoding('utf8')
-      res.on('data', (c: string) => { text += c })
-      res.on('end', () => res.statusCode === 200 ? resolve(text) : reject(new Error(`webhook answered ${res.statusCode}: ${text}`)))
-    })
-    req.on('error', reject)
-    req.end(target.body)
-  })
 }

@@ -8,9 +8,18 @@ export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 /** The project's Node binary (the system one may be older). */
 export const PROJECT_NODE = fileURLToPath(new URL('../../node_modules/.bin/node', import.meta.url))
 
-/** Starts `node <script> ...args` in the repository root with `env` added to a minimal environment. */
+/** The variables a child keeps from the test's environment: PATH, and tap's hooks so the child's coverage is counted. */
+function inheritedEnv (): Record<string, string> {
+  const kept: Record<string, string> = {}
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value !== undefined && (name === 'PATH' || name === 'NODE_OPTIONS' || name.startsWith('_TAPJS_PROCESSINFO_'))) kept[name] = value
+  }
+  return kept
+}
+
+/** Starts `node <script> ...args` in the repository root with `env` added to a minimal environment (none of the programs' own variables leak in). */
 export function spawnProgram (script: string, args: readonly string[], env: Record<string, string> = {}): ChildProcess {
-  return spawn(PROJECT_NODE, [script, ...args], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  return spawn(PROJECT_NODE, [script, ...args], { cwd: REPO_ROOT, env: { ...inheritedEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
 }
 
 /** Runs a program to completion. */
