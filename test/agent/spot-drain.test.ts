@@ -1,6 +1,7 @@
 import t from 'tap'
 import { budget, deployment, readyPods, startWorld, NODE } from './world.ts'
 import { eventually } from './helpers.ts'
+import type { OutcomeEvent } from '../../agent/agent.ts'
 import { LB_EXCLUSION_LABEL, readState } from '../../agent/node-state.ts'
 
 t.test('a spot notice ends with the node tainted, labelled, cordoned, drained, an event and one notification', async t => {
@@ -12,6 +13,7 @@ t.test('a spot notice ends with the node tainted, labelled, cordoned, drained, a
   const agent = await w.start()
   t.ok(agent.opsUrls.probes !== undefined && agent.opsUrls.metrics !== undefined)
 
+  const finished = new Promise<OutcomeEvent>(resolve => agent.events.once('outcome', resolve))
   const posted = Date.now()
   w.imds.postSpotInterruption()
   const tainted = await w.kube.waitFor(() => (w.node().spec?.taints ?? []).find((x: { key: string }) => x.key === 'spot-handler.io/spot-itn'), 5000, 'spot taint')
@@ -20,6 +22,7 @@ t.test('a spot notice ends with the node tainted, labelled, cordoned, drained, a
   t.match(tainted.value, /^itn-[0-9a-f]{16}$/)
   await w.kube.waitFor(() => w.receiver.received.length > 0 || undefined, 10_000, 'notification')
   const drainMs = Date.now() - posted
+  t.equal((await finished).outcome, 'done')
   const node = w.node()
   t.equal(node.spec?.unschedulable, true)
   t.equal(node.metadata.labels?.[LB_EXCLUSION_LABEL], 'true')
