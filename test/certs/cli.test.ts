@@ -14,7 +14,7 @@ t.jobs = 4
 t.test('writes the three files and prints the caBundle of ca.crt', async t => {
   const dir = await mkdtemp(join(tmpdir(), 'spot-certs-cli-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
-  const { code, stdout, stderr } = await runProgram(MAIN, ['--service', 'spot-webhook', '--namespace', 'spot-system', '--out-dir', dir, '--host', 'localhost,127.0.0.1', '--days', '10', '--key-type', 'rsa'])
+  const { code, stdout, stderr } = await runProgram(MAIN, ['--service', 'spot-webhook', '--namespace', 'spot-system', '--out-dir', dir, '--host', 'localhost,127.0.0.1', '--days', '10', '--key-type', 'ecdsa'])
   t.equal(code, 0, stderr)
   const ca = await readFile(join(dir, 'ca.crt'), 'utf8')
   t.equal(stdout, Buffer.from(ca).toString('base64') + '\n', 'stdout is exactly the caBundle')
@@ -22,7 +22,8 @@ t.test('writes the three files and prints the caBundle of ca.crt', async t => {
   const leaf = new X509Certificate(await readFile(join(dir, 'tls.crt')))
   t.ok(leaf.checkIssued(new X509Certificate(ca)))
   t.match(leaf.subjectAltName, /DNS:spot-webhook\.spot-system\.svc\.cluster\.local, DNS:localhost, IP Address:127\.0\.0\.1$/)
-  t.equal(leaf.publicKey.asymmetricKeyType, 'rsa')
+  t.equal(leaf.publicKey.asymmetricKeyType, 'ec')
+  t.equal(leaf.validToDate.getTime() - leaf.validFromDate.getTime(), 10 * 24 * 3600_000 + 5 * 60_000, '--days 10 (plus the clock-skew margin)')
 })
 
 t.test('reads its options from environment variables too', async t => {
@@ -33,6 +34,7 @@ t.test('reads its options from environment variables too', async t => {
   const leaf = new X509Certificate(await readFile(join(dir, 'tls.crt')))
   t.ok(leaf.checkHost('hook.ops.svc'))
   t.equal(leaf.publicKey.asymmetricKeyType, 'ec', 'ECDSA by default')
+  t.equal(leaf.validToDate.getTime() - leaf.validFromDate.getTime(), 365 * 24 * 3600_000 + 5 * 60_000, '365 days by default')
 })
 
 t.test('--help lists every flag with its environment variable and default', async t => {
