@@ -283,7 +283,26 @@ t.test('pure helpers: date formats, TTL parsing, region derivation, lookup', asy
   t.equal(regionOfZone('us-west-2-lax-1a'), 'us-west-2')
   t.equal(regionOfZone('ap-southeast-2b'), 'ap-southeast-2')
   t.throws(() => regionOfZone('moon-base'), /cannot derive a region from availability zone "moon-base"/)
-  t.same(lookup({ a: { b: 'x' } }, '/a/b'), { kind: 'item', body: 'x' })
-  t.equal(lookup({ a: { b: 'x' } }, '/a/b/c'), undefined)
-  t.equal(lookup({ a: { b: 'x' } }, '/toString'), undefined, 'inherited properties are not items')
+  const tree = { a: { b: () => 'x' } }
+  t.same(lookup(tree, '/a/b'), { kind: 'item', body: 'x' })
+  t.same(lookup(tree, '/a'), { kind: 'dir', listing: 'b' })
+  t.equal(lookup(tree, '/a/b/c'), undefined)
+  t.equal(lookup(tree, '/toString'), undefined, 'inherited properties are not items')
+})
+
+t.test('invalid dates are refused when posted, not when read', async t => {
+  const { imds } = await sim(t)
+  t.throws(() => imds.postSpotInterruption({ time: new Date('soon') }), /time is an invalid Date/)
+  t.throws(() => imds.postRebalanceRecommendation({ noticeTime: new Date(NaN) }), /noticeTime is an invalid Date/)
+  t.throws(() => imds.setScheduledEvents([{ code: 'system-reboot', state: 'active', eventId: 'e', notBefore: new Date(NaN), description: '' }]), /event 0 notBefore is an invalid Date/)
+  t.throws(() => imds.setScheduledEvents([{ code: 'system-reboot', state: 'active', eventId: 'e', notBefore: new Date(T0), notAfter: new Date(NaN), description: '' }]), /event 0 notAfter is an invalid Date/)
+  t.equal((await get(imds, '/latest/meta-data/spot/instance-action')).status, 404)
+  t.equal((await get(imds, '/latest/meta-data/events/maintenance/scheduled')).body, '[]')
+})
+
+t.test('a failure inside the simulator answers 500 and keeps serving', async t => {
+  const { imds } = await sim(t, { instance: { pendingTime: new Date(NaN) } })
+  t.equal((await get(imds, '/latest/dynamic/instance-identity/document')).status, 500)
+  t.equal((await get(imds, '/latest/meta-data/instance-id')).status, 200)
+  t.same(imds.requests.map(r => r.status), [500, 200])
 })

@@ -14,8 +14,11 @@ import { instanceActionBody, formatImdsTime, rebalanceBody, scheduledEventsBody 
 import { identityDocument, type InstanceInfo } from './instance.ts'
 import type { Scenario } from './scenario.ts'
 
-/** A directory of the metadata tree: names to leaves (text bodies) or subdirectories. */
-export interface MetadataDir { readonly [name: string]: string | MetadataDir }
+/** An item of the metadata tree: renders its body when read (so a broken item fails alone). */
+export type MetadataItem = () => string
+
+/** A directory of the metadata tree: names to items or subdirectories. */
+export interface MetadataDir { readonly [name: string]: MetadataItem | MetadataDir }
 
 /** What a path names: an item with its body, or a directory with its listing. */
 export type Lookup = { kind: 'item', body: string } | { kind: 'dir', listing: string }
@@ -26,42 +29,42 @@ export function metadataTree (instance: InstanceInfo, scenario: Scenario): Metad
   const rebalance = scenario.rebalanceNoticeTime()
   const lifecycle = scenario.targetLifecycleState()
   const events = scenario.scheduledEvents()
-  const metaData: Record<string, string | MetadataDir> = {
-    'ami-id': instance.amiId,
-    hostname: instance.localHostname,
-    'instance-id': instance.instanceId,
-    'instance-life-cycle': instance.instanceLifeCycle,
-    'instance-type': instance.instanceType,
-    'local-hostname': instance.localHostname,
-    'local-ipv4': instance.localIpv4,
-    placement: { 'availability-zone': instance.availabilityZone, region: instance.region },
+  const metaData: Record<string, MetadataItem | MetadataDir> = {
+    'ami-id': () => instance.amiId,
+    hostname: () => instance.localHostname,
+    'instance-id': () => instance.instanceId,
+    'instance-life-cycle': () => instance.instanceLifeCycle,
+    'instance-type': () => instance.instanceType,
+    'local-hostname': () => instance.localHostname,
+    'local-ipv4': () => instance.localIpv4,
+    placement: { 'availability-zone': () => instance.availabilityZone, region: () => instance.region },
     events: {
       maintenance: {
-        scheduled: scheduledEventsBody(events),
-        history: scheduledEventsBody(events.filter(e => e.state !== 'active'))
+        scheduled: () => scheduledEventsBody(events),
+        history: () => scheduledEventsBody(events.filter(e => e.state !== 'active'))
       },
-      ...(rebalance === undefined ? {} : { recommendations: { rebalance: rebalanceBody(rebalance) } })
+      ...(rebalance === undefined ? {} : { recommendations: { rebalance: () => rebalanceBody(rebalance) } })
     }
   }
   if (spot !== undefined) {
     metaData.spot = {
-      'instance-action': instanceActionBody(spot.action, spot.time),
+      'instance-action': () => instanceActionBody(spot.action, spot.time),
       // "present only if the Spot Instance has been marked for termination" (EC2 User Guide).
-      ...(spot.action === 'terminate' ? { 'termination-time': formatImdsTime(spot.time) } : {})
+      ...(spot.action === 'terminate' ? { 'termination-time': () => formatImdsTime(spot.time) } : {})
     }
   }
-  if (lifecycle !== undefined) metaData.autoscaling = { 'target-lifecycle-state': lifecycle }
+  if (lifecycle !== undefined) metaData.autoscaling = { 'target-lifecycle-state': () => lifecycle }
   return {
     latest: {
       'meta-data': metaData,
-      dynamic: { 'instance-identity': { document: identityDocument(instance) } }
+      dynamic: { 'instance-identity': { document: () => identityDocument(instance) } }
     }
   }
 }
 
 /** A directory listing: one name per line, sorted, subdirectories with a trailing `/`. */
 export function listing (dir: MetadataDir): string {
-  return Object.keys(dir).sort().map(name => typeof dir[name] === 'string' ? name : `${name}/`).join('\n')
+  return Object.keys(dir).sort().map(name => typeof dir[name] === 'function' ? name : `${name}/`).join('\n')
 }
 
 /**
@@ -71,11 +74,11 @@ export function listing (dir: MetadataDir): string {
 export function lookup (tree: MetadataDir, path: string): Lookup | undefined {
   const trailingSlash = path.endsWith('/')
   const names = path.split('/').slice(1, trailingSlash ? -1 : undefined)
-  let node: string | MetadataDir = tree
+  let node: MetadataItem | MetadataDir = tree
   for (const name of names) {
-    if (typeof node === 'string' || !Object.hasOwn(node, name)) return undefined
+    if (typeof node === 'function' || !Object.hasOwn(node, name)) return undefined
     node = node[name]!
   }
-  if (typeof node === 'string') return trailingSlash ? undefined : { kind: 'item', body: node }
+  if (typeof node === 'function') return trailingSlash ? undefined : { kind: 'item', body: node() }
   return { kind: 'dir', listing: listing(node) }
 }

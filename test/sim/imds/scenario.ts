@@ -26,6 +26,11 @@ export interface SpotInterruption {
   time: Date
 }
 
+function requireValidDate (what: string, d: Date): Date {
+  if (Number.isNaN(d.getTime())) throw new Error(`${what} is an invalid Date`)
+  return d
+}
+
 /** The scripted notices of one simulated instance. */
 export class Scenario {
   readonly #now: () => number
@@ -46,7 +51,7 @@ export class Scenario {
     const afterMs = o.afterMs ?? 0
     if (!Number.isFinite(afterMs) || afterMs < 0) throw new Error(`afterMs must be a non-negative number of milliseconds, got ${afterMs}`)
     const visibleAt = this.#now() + afterMs
-    this.#spot = { action: o.action ?? 'terminate', visibleAt, time: o.time ?? new Date(visibleAt + SPOT_NOTICE_LEAD_MS) }
+    this.#spot = { action: o.action ?? 'terminate', visibleAt, time: requireValidDate('time', o.time ?? new Date(visibleAt + SPOT_NOTICE_LEAD_MS)) }
   }
 
   /** Removes the spot interruption notice (posted or pending). */
@@ -61,7 +66,7 @@ export class Scenario {
 
   /** Posts a rebalance recommendation (noticeTime defaults to now). */
   postRebalanceRecommendation (o: { noticeTime?: Date } = {}): void {
-    this.#rebalanceNoticeTime = o.noticeTime ?? new Date(this.#now())
+    this.#rebalanceNoticeTime = requireValidDate('noticeTime', o.noticeTime ?? new Date(this.#now()))
   }
 
   /** Withdraws the rebalance recommendation. */
@@ -74,8 +79,12 @@ export class Scenario {
     return this.#rebalanceNoticeTime
   }
 
-  /** Replaces the scheduled maintenance events. */
+  /** Replaces the scheduled maintenance events; throws on an invalid date. */
   setScheduledEvents (events: readonly ScheduledEvent[]): void {
+    events.forEach((e, i) => {
+      requireValidDate(`event ${i} notBefore`, e.notBefore)
+      if (e.notAfter !== undefined) requireValidDate(`event ${i} notAfter`, e.notAfter)
+    })
     this.#scheduledEvents = events.map(e => ({ ...e }))
   }
 

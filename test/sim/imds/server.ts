@@ -149,9 +149,14 @@ export async function startImdsSim (opts: ImdsSimOptions = {}): Promise<ImdsSim>
       record({ method, path, token, status: 0, at })
       return
     }
-    const response = fault?.kind === 'status'
-      ? errorResponse(fault.status, token)
-      : handleImdsRequest(state, { method, path, headers: req.headers })
+    let response: ImdsResponse
+    try {
+      response = fault?.kind === 'status' ? errorResponse(fault.status, token) : handleImdsRequest(state, { method, path, headers: req.headers })
+    } catch (err) {
+      // A simulator bug must not take the test process down: answer 500 and say why.
+      log?.error({ err, method, path }, 'imds-sim failed to answer')
+      response = errorResponse(500, token)
+    }
     record({ method, path, token, status: send(res, response, fault), at })
   }
 
