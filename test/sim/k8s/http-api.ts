@@ -189,6 +189,8 @@ export function createHttpApi (deps: HttpApiDeps): (req: IncomingMessage, res: S
       matchesRequirements(labels, e.object.metadata.labels) && matchesFields(fields, e.object)
     const send = (eventType: string, object: unknown): void => { res.write(JSON.stringify({ type: eventType, object }) + '\n') }
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked', 'cache-control': 'no-cache, private' })
+    // Headers go out at once, as the API server flushes them: a client waiting for the response of a quiet watch is not left hanging.
+    res.flushHeaders()
     deps.watches.add(res)
     const rv = query.get('resourceVersion') ?? ''
     if (rv === '' || rv === '0') {
