@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+/**
+ * `npm start -- [flags]`: the rehearsal of a Spot interruption end to end.
+ * Prints the timeline as it happens and the report (or, with --json, one JSON
+ * object); exits 0 when the story completed as expected, 1 otherwise, 2 on a
+ * bad flag.
+ */
+import { readOptionsOrExit } from '../../webhook/common/options.ts'
+import { createNarrator, SILENT_NARRATOR } from './output.ts'
+import { REHEARSAL_OPTIONS, REHEARSAL_PROGRAM, REHEARSAL_SUMMARY } from './options.ts'
+import { formatReport } from './report.ts'
+import { runRehearsal } from './rehearsal.ts'
+
+const options = readOptionsOrExit(REHEARSAL_PROGRAM, REHEARSAL_SUMMARY, REHEARSAL_OPTIONS)
+const narrator = options.json
+  ? SILENT_NARRATOR
+  : createNarrator({ write: text => process.stdout.write(text), isTTY: process.stdout.isTTY === true }, Date.now())
+if (!options.json) {
+  process.stdout.write(`Rehearsing ${options.scenario}${options.kubeconfig === '' ? ' on an embedded simulated cluster' : ` on the cluster in ${options.kubeconfig}`}: webhook, agent and certs run for real; only the cloud and the cluster are simulated.\n`)
+}
+const report = await runRehearsal(options, narrator)
+if (options.json) process.stdout.write(JSON.stringify(report) + '\n')
+else process.stdout.write('\n' + formatReport(report))
+process.exitCode = report.ok ? 0 : 1
