@@ -115,6 +115,8 @@ t.test('updates go through the webhook with the old object', async t => {
   await webhookConfig(s, 'spot', hook.url)
   const apps = s.kubeConfig.makeApiClient(k8s.AppsV1Api)
   await s.create({ apiVersion: 'apps/v1', kind: 'DaemonSet', ...daemonSet('labelled') })
+  // The DaemonSet controller writes status as its pods start; read after that, or the update would (rightly) conflict.
+  await s.waitFor(x => x.get('DaemonSet', 'labelled', 'nth')?.status?.numberReady === 2, 3000, 'daemon pods ready')
   const current = await apps.readNamespacedDaemonSet({ name: 'nth', namespace: 'labelled' })
   t.equal(current.spec?.template.spec?.nodeSelector, undefined, 'seeded without admission')
   current.spec!.template.spec!.nodeSelector = { 'kubernetes.io/os': 'linux' }

@@ -266,3 +266,60 @@ t.test('with tls the kubeconfig carries the CA and the client verifies the serve
   t.equal(nodes.items.length, 3)
   await t.rejects(fetch(`${s.url}/version`), 'a client without the CA is refused')
 })
+
+t.test('invalid label values, annotation keys and taints are rejected with 422 Invalid', async t => {
+  const s = await sim(t)
+  const core = s.kubeConfig.makeApiClient(k8s.CoreV1Api)
+  const merge = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch)
+  const label = await failure(core.patchNode({ name: 'spot-a', body: { metadata: { labels: { 'spot-handler.io/noticed-at': '2026-11-21T06:46:40Z' } } } }, merge))
+  t.equal(label.code, 422)
+  t.match(label.body.message, /^Node "spot-a" is invalid: metadata.labels: Invalid value: "2026-11-21T06:46:40Z": a valid label must be an empty string/)
+  const key = await failure(core.patchNode({ name: 'spot-a', body: { metadata: { annotations: { 'bad key': 'x' } } } }, merge))
+  t.equal(key.code, 422)
+  const effect = await failure(core.patchNode({ name: 'spot-a', body: { spec: { taints: [{ key: 'a', effect: 'NoWay' }] } } }, merge))
+  t.match(effect.body.message, /spec.taints\[0\].effect: Unsupported value: "NoWay"/)
+  const duplicate = await failure(core.patchNode({ name: 'spot-a', body: { spec: { taints: [{ key: 'a', value: '1', effect: 'NoSchedule' }, { key: 'a', value: '2', effect: 'NoSchedule' }] } } }, merge))
+  t.match(duplicate.body.message, /taints must be unique by key and effect pair/)
+  t.same(s.get('Node', undefined, 'spot-a')?.spec.taints, undefined, 'nothing was stored')
+  const ok = await core.patchNode({ name: 'spot-a', body: { metadata: { annotations: { 'spot-handler.io/state': '{"at":"2026-11-21T06:46:40Z"}' } } } }, merge)
+  t.equal(ok.metadata?.annotations?.['spot-handler.io/state'], '{"at":"2026-11-21T06:46:40Z"}', 'annotation values are free text')
+})
+
+t.test('a patch without resourceVersion is re-applied when a concurrent write wins; a stale conditional update is not', async t => {
+  const s = await sim(t)
+  const core = s.kubeConfig.makeApiClient(k8s.CoreV1Api)
+  const admit = s.cluster.admission
+  let raced = false
+  s.cluster.admission = async request => {
+    if (!raced && request.kind === 'Node') {
+      raced = true
+      const node = s.get('Node', undefined, 'spot-a')!
+      await s.update({ ...node, metadata: { ...node.metadata, labels: { ...node.metadata.labels, concurrent: 'yes' } } })
+    }
+    return await admit(request)
+  }
+  const patched = await core.patchNode({ name: 'spot-a', body: { spec: { unschedulable: true } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch))
+  t.equal(patched.spec?.unschedulable, true)
+  t.equal(patched.metadata?.labels?.concurrent, 'yes', 'the concurrent change is kept')
+  const before = await core.readNode({ name: 'spot-b' })
+  raced = false
+  s.cluster.admission = async request => {
+    if (!raced) {
+      raced = true
+      const node = s.get('Node', undefined, 'spot-b')!
+      await s.update({ ...node, metadata: { ...node.metadata, labels: { ...node.metadata.labels, concurrent: 'yes' } } })
+    }
+    return await admit(request)
+  }
+  before.spec = { ...before.spec, unschedulable: true }
+  t.equal((await failure(core.replaceNode({ name: 'spot-b', body: before }))).code, 409)
+})
+
+t.test('pods bound to a deleted node are garbage-collected', async t => {
+  const s = await sim(t)
+  const core = s.kubeConfig.makeApiClient(k8s.CoreV1Api)
+  await s.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'default' }, spec: { nodeName: 'spot-b', containers: [{ name: 'c', image: 'i' }] } })
+  await core.deleteNode({ name: 'spot-b' })
+  await s.waitFor(x => x.get('Pod', 'default', 'p') === undefined, 3000, 'orphaned pod collected')
+  t.equal((await core.listNode({})).items.length, 2)
+})

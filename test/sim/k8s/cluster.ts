@@ -73,6 +73,20 @@ function randomSuffix (): string {
   return [...randomBytes(5)].map(b => alphabet[b % alphabet.length]).join('')
 }
 
+/** How often an unconditional write is retried after losing a race (the API server's patch retry count). */
+const MAX_CONFLICT_RETRIES = 5
+
+async function retryConflicts<T> (retry: boolean | (() => boolean), attempt: () => Promise<T>): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await attempt()
+    } catch (err) {
+      const again = typeof retry === 'function' ? retry() : retry
+      if (!again || i >= MAX_CONFLICT_RETRIES || !(err instanceof ApiError) || err.status.reason !== 'Conflict') throw err
+    }
+  }
+}
+
 /** The simulated cluster's API semantics. */
 export class Cluster {
   readonly store: ObjectStore
@@ -177,6 +191,12 @@ export class Cluster {
    * otherwise the status is kept for resources that have a status subresource.
    */
   async update (type: ResourceType, namespace: string | undefined, name: string, input: KubeObject, opts: WriteOptions & { subresource?: string } = {}): Promise<WriteResult> {
+    const rv = input.metadata?.resourceVersion
+    // Without a resourceVersion the update is unconditional: a write that raced it (during admission) is retried, not reported.
+    return await retryConflicts(rv === undefined || rv === '', () => this.#updateOnce(type, namespace, name, input, opts))
+  }
+
+  async #updateOnce (type: ResourceType, namespace: string | undefined, name: string, input: KubeObject, opts: WriteOptions & { subresource?: string }): Promise<WriteResult> {
     if (input.metadata?.name !== undefined && input.metadata.name !== name) {
       throw badRequest(`the name of the object (${input.metadata.name}) does not match the name on the URL (${name})`)
     }
@@ -208,12 +228,17 @@ export class Cluster {
 
   /** Applies a JSON, merge or strategic-merge patch (PATCH), then updates as PUT would. */
   async patch (type: ResourceType, namespace: string | undefined, name: string, contentType: string, patch: unknown, opts: WriteOptions & { subresource?: string } = {}): Promise<WriteResult> {
-    const current = this.store.require(type, namespace, name)
-    const patched = applyPatch(contentType, current, patch) as KubeObject
-    if (typeof patched !== 'object' || patched === null || typeof patched.metadata !== 'object') {
-      throw badRequest('the patch removed the object\'s metadata')
-    }
-    return await this.update(type, namespace, name, patched, opts)
+    let conditional = false
+    // Like the API server, a patch that does not set resourceVersion is re-applied when a concurrent write wins.
+    return await retryConflicts(() => !conditional, async () => {
+      const current = this.store.require(type, namespace, name)
+      const patched = applyPatch(contentType, current, patch) as KubeObject
+      if (typeof patched !== 'object' || patched === null || typeof patched.metadata !== 'object') {
+        throw badRequest('the patch removed the object\'s metadata')
+      }
+      conditional = patched.metadata.resourceVersion !== current.metadata.resourceVersion
+      return await this.#updateOnce(type, namespace, name, patched, opts)
+    })
   }
 
   /**

@@ -3,7 +3,8 @@
  * DaemonSet, Deployment, ReplicaSet (with the binding of its pending pods), a
  * kubelet (pods Running/Ready after `readyDelayMs`; terminating pods removed
  * after their grace period or `kubeletDelayMs`, whichever is shorter; pods not
- * tolerating a NoExecute taint deleted, as the taint manager does) and the
+ * tolerating a NoExecute taint deleted, as the taint manager does; pods bound to
+ * a deleted node force-deleted, as pod GC does) and the
  * disruption controller (PodDisruptionBudget status).
  *
  * They run as one serial reconcile pass, scheduled (coalesced) after every store
@@ -237,8 +238,13 @@ export class Controllers {
     for (const pod of this.#cluster.store.list(PODS)) {
       const nodeName: string | undefined = pod.spec?.nodeName
       const node = nodeName === undefined ? undefined : nodes.get(nodeName)
-      if (node === undefined) continue
       const { namespace, name, uid } = pod.metadata
+      if (nodeName === undefined) continue
+      if (node === undefined) {
+        // Pod garbage collection: pods bound to a node that no longer exists are force-deleted.
+        this.#cluster.delete(PODS, namespace, name, { gracePeriodSeconds: 0 })
+        continue
+      }
       if (pod.metadata.deletionTimestamp !== undefined) {
         const graceMs = Date.parse(pod.metadata.deletionTimestamp) - Date.now()
         const delay = this.#opts.kubeletDelayMs === undefined ? graceMs : Math.min(graceMs, this.#opts.kubeletDelayMs)

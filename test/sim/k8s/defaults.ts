@@ -2,9 +2,11 @@
  * Defaulting and validation applied on create/update (pure), a small subset of
  * what the API server's registry strategies and defaulting functions do: the
  * defaults other code reads (pod phase and grace period, namespace name label,
- * webhook policies, replicas), and the validation errors a manifest typically
- * hits (missing/invalid name, selector not matching template labels, missing
- * containers, https-only webhook URLs, immutable pod fields).
+ * webhook policies, replicas), and the validation errors a manifest or a
+ * controller typically hits (missing/invalid name, label keys and values,
+ * annotation keys, node taints, selector not matching template labels, missing
+ * containers, https-only webhook URLs, immutable pod fields). Messages follow
+ * k8s.io/apimachinery/pkg/util/validation and pkg/apis/core/validation.
  */
 import type { ResourceType } from './resources.ts'
 import { matchesLabelSelector, type LabelSelectorObject } from './selectors.ts'
@@ -15,6 +17,76 @@ import type { KubeObject } from './store.ts'
 const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
 /** DNS-1123 label, the rule for namespace names. */
 const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
+
+/** Label values: empty, or alphanumerics with `-_.` inside, at most 63 characters. */
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/
+/** The name part of a qualified name (label/annotation/taint keys). */
+const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/
+const TAINT_EFFECTS = ['NoSchedule', 'PreferNoSchedule', 'NoExecute']
+
+type Cause = { field: string, message: string, reason?: string }
+
+/** Checks a qualified name (`prefix/name`), as apimachinery's IsQualifiedName. */
+function qualifiedNameCauses (field: string, key: string): Cause[] {
+  const slash = key.lastIndexOf('/')
+  const prefix = slash < 0 ? undefined : key.slice(0, slash)
+  const name = slash < 0 ? key : key.slice(slash + 1)
+  const out: Cause[] = []
+  if (name === '' || !QUALIFIED_NAME.test(name)) {
+    out.push({ field, message: `Invalid value: ${JSON.stringify(key)}: name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')` })
+  } else if (name.length > 63) {
+    out.push({ field, message: `Invalid value: ${JSON.stringify(key)}: name part must be no more than 63 characters` })
+  }
+  if (prefix !== undefined && (!SUBDOMAIN.test(prefix) || prefix.length > 253)) {
+    out.push({ field, message: `Invalid value: ${JSON.stringify(key)}: prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character` })
+  }
+  return out
+}
+
+/** Checks a label value, as apimachinery's IsValidLabelValue. */
+function labelValueCauses (field: string, value: unknown): Cause[] {
+  if (typeof value !== 'string') return [{ field, message: `Invalid value: ${JSON.stringify(value)}: label values must be strings` }]
+  if (value.length > 63) return [{ field, message: `Invalid value: ${JSON.stringify(value)}: must be no more than 63 characters` }]
+  if (!LABEL_VALUE.test(value)) {
+    return [{ field, message: `Invalid value: ${JSON.stringify(value)}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')` }]
+  }
+  return []
+}
+
+/** Label maps (metadata.labels, nodeSelector): qualified keys, valid values. */
+function labelMapCauses (field: string, labels: Record<string, unknown> | undefined): Cause[] {
+  return Object.entries(labels ?? {}).flatMap(([k, v]) => [...qualifiedNameCauses(field, k), ...labelValueCauses(field, v)])
+}
+
+/** Annotations: qualified keys, string values, 256 KiB in total. */
+function annotationCauses (annotations: Record<string, unknown> | undefined): Cause[] {
+  const entries = Object.entries(annotations ?? {})
+  const out = entries.flatMap(([k, v]) => [
+    ...qualifiedNameCauses('metadata.annotations', k),
+    ...(typeof v === 'string' ? [] : [{ field: 'metadata.annotations', message: `Invalid value: ${JSON.stringify(v)}: annotation values must be strings` }])
+  ])
+  const size = entries.reduce((n, [k, v]) => n + k.length + String(v).length, 0)
+  if (size > 256 * 1024) out.push({ field: 'metadata.annotations', message: `Too long: must have at most 262144 bytes`, reason: 'FieldValueTooLong' })
+  return out
+}
+
+/** Node taints: qualified key, label-like value, known effect, unique key+effect (ValidateNodeTaints). */
+function taintCauses (taints: Array<{ key?: string, value?: string, effect?: string }> | undefined): Cause[] {
+  const out: Cause[] = []
+  const seen = new Set<string>()
+  ;(taints ?? []).forEach((taint, i) => {
+    const field = `spec.taints[${i}]`
+    out.push(...qualifiedNameCauses(`${field}.key`, taint.key ?? ''))
+    if (taint.value !== undefined) out.push(...labelValueCauses(`${field}.value`, taint.value))
+    if (!TAINT_EFFECTS.includes(taint.effect ?? '')) {
+      out.push({ field: `${field}.effect`, reason: 'FieldValueNotSupported', message: `Unsupported value: ${JSON.stringify(taint.effect ?? '')}: supported values: "NoSchedule", "PreferNoSchedule", "NoExecute"` })
+    }
+    const id = `${taint.key}:${taint.effect}`
+    if (seen.has(id)) out.push({ field, reason: 'FieldValueDuplicate', message: `Duplicate value: ${JSON.stringify({ key: taint.key, effect: taint.effect })}: taints must be unique by key and effect pair` })
+    seen.add(id)
+  })
+  return out
+}
 
 /** Tolerations added to every pod by the DefaultTolerationSeconds admission plugin. */
 const DEFAULT_TOLERATIONS = [
@@ -79,7 +151,7 @@ export function applyDefaults (type: ResourceType, obj: KubeObject): void {
   }
 }
 
-function selectorCauses (obj: KubeObject): Array<{ field: string, message: string, reason?: string }> {
+function selectorCauses (obj: KubeObject): Cause[] {
   const selector = obj.spec?.selector as LabelSelectorObject | undefined
   if (selector === undefined) return [{ field: 'spec.selector', message: 'Required value', reason: 'FieldValueRequired' }]
   const labels = obj.spec?.template?.metadata?.labels as Record<string, string> | undefined
@@ -92,7 +164,7 @@ function selectorCauses (obj: KubeObject): Array<{ field: string, message: strin
   return []
 }
 
-function containerCauses (spec: any, path: string): Array<{ field: string, message: string, reason?: string }> {
+function containerCauses (spec: any, path: string): Cause[] {
   const containers = spec?.containers as Array<{ name?: string, image?: string }> | undefined
   if (containers === undefined || containers.length === 0) return [{ field: `${path}.containers`, message: 'Required value', reason: 'FieldValueRequired' }]
   return containers.flatMap((c, i) => [
@@ -104,20 +176,28 @@ function containerCauses (spec: any, path: string): Array<{ field: string, messa
 /** Throws 422 Invalid when the object breaks one of the checked rules. */
 export function validate (type: ResourceType, obj: KubeObject): void {
   const name = obj.metadata.name
-  const causes: Array<{ field: string, message: string, reason?: string }> = []
+  const causes: Cause[] = [...labelMapCauses('metadata.labels', obj.metadata.labels), ...annotationCauses(obj.metadata.annotations)]
   const nameRule = type.plural === 'namespaces' ? LABEL : SUBDOMAIN
   if (name === undefined || name === '') causes.push({ field: 'metadata.name', message: 'Required value: name or generateName is required', reason: 'FieldValueRequired' })
   else if (!nameRule.test(name) || name.length > 253) {
     causes.push({ field: 'metadata.name', message: `Invalid value: "${name}": a lowercase RFC 1123 ${type.plural === 'namespaces' ? 'label' : 'subdomain'} must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character` })
   }
   switch (`${type.group}/${type.plural}`) {
+    case '/nodes':
+      causes.push(...taintCauses(obj.spec?.taints))
+      break
     case '/pods':
-      causes.push(...containerCauses(obj.spec, 'spec'))
+      causes.push(...containerCauses(obj.spec, 'spec'), ...labelMapCauses('spec.nodeSelector', obj.spec?.nodeSelector))
       break
     case 'apps/daemonsets':
     case 'apps/replicasets':
     case 'apps/deployments':
-      causes.push(...selectorCauses(obj), ...containerCauses(obj.spec?.template?.spec, 'spec.template.spec'))
+      causes.push(
+        ...selectorCauses(obj),
+        ...containerCauses(obj.spec?.template?.spec, 'spec.template.spec'),
+        ...labelMapCauses('spec.template.metadata.labels', obj.spec?.template?.metadata?.labels),
+        ...labelMapCauses('spec.template.spec.nodeSelector', obj.spec?.template?.spec?.nodeSelector)
+      )
       break
     case 'admissionregistration.k8s.io/mutatingwebhookconfigurations':
     case 'admissionregistration.k8s.io/validatingwebhookconfigurations':

@@ -139,7 +139,9 @@ export function parseFieldSelector (selector: string, supported: readonly string
  */
 export function fieldValue (obj: unknown, field: string): string {
   let cur: unknown = obj
-  for (const key of field.split('.')) {
+  // The Event field `source` selects on source.component (core/v1 event field label conversion).
+  const path = field === 'source' ? 'source.component' : field
+  for (const key of path.split('.')) {
     cur = typeof cur === 'object' && cur !== null ? (cur as Record<string, unknown>)[key] : undefined
   }
   if (field === 'spec.unschedulable' || field === 'spec.hostNetwork') return String(cur === true)
