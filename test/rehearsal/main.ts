@@ -9,9 +9,10 @@ import { readOptionsOrExit } from '../../webhook/common/options.ts'
 import { createNarrator, SILENT_NARRATOR } from './output.ts'
 import { REHEARSAL_OPTIONS, REHEARSAL_PROGRAM, REHEARSAL_SUMMARY } from './options.ts'
 import { formatReport } from './report.ts'
-import { runRehearsal } from './rehearsal.ts'
 
 const options = readOptionsOrExit(REHEARSAL_PROGRAM, REHEARSAL_SUMMARY, REHEARSAL_OPTIONS)
+// Loaded after the options so --help and flag errors answer at once.
+const { runRehearsal } = await import('./rehearsal.ts')
 const narrator = options.json
   ? SILENT_NARRATOR
   : createNarrator({ write: text => process.stdout.write(text), isTTY: process.stdout.isTTY === true }, Date.now())

@@ -52,6 +52,9 @@ export class StoryRecorder {
     }
     const healthyWeb = pods.filter(p => p.metadata.namespace === LABELLED_NAMESPACE && p.metadata.labels?.app === WEB.name && isHealthy(p)).length
     if (healthyWeb === WEB.replicas) this.#webFull = true
+    // Until the rehearsal deletes its namespace (--kubeconfig cleans up), which takes the pods with it.
+    const namespace = this.#sim.get('Namespace', undefined, LABELLED_NAMESPACE)
+    if (namespace === undefined || namespace.metadata.deletionTimestamp !== undefined) return
     if (this.#webFull) this.minHealthyWeb = Math.min(this.minHealthyWeb, healthyWeb)
     for (const node of this.#sim.list('Node')) {
       const name = node.metadata.name

@@ -232,7 +232,7 @@ export function formatReport (r: RehearsalReport): string {
     row('pods moved', String(r.podsMoved))
     for (const m of r.moves) {
       const where = m.replacement === undefined ? 'not replaced' : `-> ${m.to ?? '?'}${m.readyMs === undefined ? ' (not Ready)' : `, Ready at +${m.readyMs} ms`}`
-      lines.push(`    ${m.pod.padEnd(40)} evicted at ${m.evictedMs === undefined ? '?' : `+${m.evictedMs} ms`} ${where}${m.heldByBudget ? ' [held by PodDisruptionBudget]' : ''}`)
+      lines.push(`    ${m.pod.padEnd(46)} evicted at ${m.evictedMs === undefined ? '?' : `+${m.evictedMs} ms`} ${where}${m.heldByBudget ? ' [held by PodDisruptionBudget]' : ''}`)
     }
     row('PDB waits', `${r.pdbWaits} eviction(s) refused (429) until replacements were Ready`)
     row('agent result', r.agentResult ?? 'none')

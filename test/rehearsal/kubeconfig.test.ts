@@ -1,0 +1,59 @@
+import t from 'tap'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { taintKey } from '../../agent/node-state.ts'
+import { createLogger } from '../../webhook/common/logger.ts'
+import { runProgram } from '../helpers/spawn.ts'
+import { startKubeSim } from '../sim/k8s/sim.ts'
+import { registerWebhook, startLocalWebhook } from './embedded.ts'
+import { LABELLED_NAMESPACE, loadWebhookConfiguration, PLAIN_NAMESPACE } from './manifests.ts'
+import { StoryRecorder, assertStory } from './recorder.ts'
+import { SPOT_NOTICE_MS } from './scenarios.ts'
+
+const MAIN = 'test/rehearsal/main.ts'
+
+t.test('--kubeconfig runs steps 3 to 5 on a separately started cluster with the webhook installed, and puts it back', async t => {
+  // What a user's kind cluster looks like after `kubectl apply -k deploy/`: the webhook registered and reachable.
+  const config = await loadWebhookConfiguration()
+  const local = await startLocalWebhook(config, createLogger('spot-webhook', 'silent'))
+  t.teardown(() => local.stop())
+  const sim = await startKubeSim({
+    nodes: [{ lifecycle: 'spot' }, { lifecycle: 'spot' }, { lifecycle: 'on-demand' }],
+    readyDelayMs: 100,
+    kubeletDelayMs: 100,
+    webhookServiceUrl: svc => `${local.url}${svc.path ?? '/'}`
+  })
+  t.teardown(() => sim.close())
+  await registerWebhook(sim.kubeConfig, config, local.caPem)
+  const dir = await mkdtemp(join(tmpdir(), 'spot-rehearsal-test-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  await sim.writeKubeconfig(join(dir, 'kubeconfig'))
+  const recorder = new StoryRecorder(sim)
+  t.teardown(recorder.unsubscribe)
+
+  const run = await runProgram(MAIN, ['--kubeconfig', join(dir, 'kubeconfig'), '--json', '--speed', '10', '--log-file', join(dir, 'rehearsal.log')])
+  t.equal(run.code, 0, run.stderr)
+  const report = JSON.parse(run.stdout)
+  t.equal(report.mode, 'kubeconfig')
+  assertStory(t, recorder, sim, report, taintKey('spot-itn'), PLAIN_NAMESPACE, SPOT_NOTICE_MS)
+
+  const node = sim.get('Node', undefined, report.node)!
+  t.notOk(node.spec?.unschedulable, 'the node is uncordoned again')
+  t.same((node.spec?.taints ?? []).filter((x: { key: string }) => x.key.startsWith('spot-handler.io/')), [], 'our taint is gone')
+  t.notOk(sim.get('Namespace', undefined, LABELLED_NAMESPACE), 'the labelled namespace was deleted')
+  t.notOk(sim.get('Namespace', undefined, PLAIN_NAMESPACE), 'the plain namespace was deleted')
+  const log = (await readFile(join(dir, 'rehearsal.log'), 'utf8')).trim().split('\n').map(l => JSON.parse(l))
+  t.ok(log.some(l => l.program === 'spot-agent' && l.msg === 'acting on notice'), 'the agent logged to the log file, not the terminal')
+})
+
+t.test('--kubeconfig on a cluster without Spot nodes fails with a message saying how to label them', async t => {
+  const sim = await startKubeSim({ nodes: [{ lifecycle: 'on-demand' }] })
+  t.teardown(() => sim.close())
+  const dir = await mkdtemp(join(tmpdir(), 'spot-rehearsal-test-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  await sim.writeKubeconfig(join(dir, 'kubeconfig'))
+  const run = await runProgram(MAIN, ['--kubeconfig', join(dir, 'kubeconfig')])
+  t.equal(run.code, 1)
+  t.match(run.stdout, /Rehearsal FAILED:\n {2}- no node is labelled lifecycle=Ec2Spot; label your Spot nodes \(kubectl label node NAME lifecycle=Ec2Spot\)/)
+})
