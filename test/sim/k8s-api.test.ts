@@ -163,7 +163,15 @@ t.test('events can be created through core/v1 and events.k8s.io/v1', async t => 
   })
   t.equal(modern.reason, 'Cordon')
   t.same((await core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'involvedObject.name=spot-a,reason=SpotInterruption' })).items.length, 1)
-  t.same((await events.listNamespacedEvent({ namespace: 'default', fieldSelector: 'regarding.name=spot-a' })).items.map(e => e.metadata?.name), ['e2'])
+  const asCore = await core.readNamespacedEvent({ namespace: 'default', name: 'e2' })
+  t.match(asCore, { message: 'cordoned', involvedObject: { kind: 'Node', name: 'spot-a' }, reportingComponent: 'spot-handler.io/agent' }, 'both APIs share storage, converted field by field')
+  const both = await events.listNamespacedEvent({ namespace: 'default', fieldSelector: 'regarding.name=spot-a' })
+  t.same(both.items.map(e => e.note).sort(), ['cordoned', 'notice'])
+  const incomplete = await failure(events.createNamespacedEvent({ namespace: 'default', body: { metadata: { name: 'e3' }, regarding: { kind: 'Node', name: 'spot-a' }, reason: 'X', type: 'Normal' } as any }))
+  t.equal(incomplete.code, 422)
+  t.match(incomplete.body.message, /eventTime: Required value.*reportingController: Required value/)
+  const elsewhere = await failure(core.createNamespacedEvent({ namespace: 'kube-system', body: { metadata: { name: 'e4' }, involvedObject: { kind: 'Pod', name: 'p', namespace: 'default' }, reason: 'X' } }))
+  t.match(elsewhere.body.message, /involvedObject.namespace: Invalid value: "default": does not match event.namespace/)
 })
 
 t.test('dryRun=All runs the create without storing it', async t => {

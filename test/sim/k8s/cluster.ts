@@ -14,8 +14,9 @@ import { computePdbNumbers, type OwnerRef, type PdbNumbers } from './pdb.ts'
 import { findResource, RESOURCES, type ResourceType } from './resources.ts'
 import { isPodReady } from './scheduling.ts'
 import { matchesFields, matchesLabelSelector, matchesRequirements, parseFieldSelector, parseLabelSelector, type LabelSelectorObject } from './selectors.ts'
-import { ApiError, badRequest, conflict, internalError, notFound, success, tooManyRequests, type Status } from './status.ts'
-import { ObjectStore, type KubeObject } from './store.ts'
+import { alreadyExists, ApiError, badRequest, conflict, internalError, notFound, success, tooManyRequests, type Status } from './status.ts'
+import { fromCoreEvent, toCoreEvent } from './events.ts'
+import { ObjectStore, type KubeObject, type StoreEvent } from './store.ts'
 import type { AdmissionAttributes } from './admission-rules.ts'
 
 /** Runs mutating admission; returns the (possibly patched) object and warnings. */
@@ -63,6 +64,23 @@ const POD = findResource('', 'pods')!
 const NAMESPACE = findResource('', 'namespaces')!
 const PDB = findResource('policy', 'poddisruptionbudgets')!
 const MWC = findResource('admissionregistration.k8s.io', 'mutatingwebhookconfigurations')!
+const CORE_EVENTS = findResource('', 'events')!
+const EVENTS_V1 = findResource('events.k8s.io', 'events')!
+
+/** How a served resource maps onto stored objects: identity, except events.k8s.io Events (stored as core Events). */
+interface StorageView {
+  storage: ResourceType
+  toStorage: (obj: KubeObject) => KubeObject
+  fromStorage: (obj: KubeObject) => KubeObject
+}
+
+const identity = (obj: KubeObject): KubeObject => obj
+
+function viewOf (type: ResourceType): StorageView {
+  return type === EVENTS_V1
+    ? { storage: CORE_EVENTS, toStorage: toCoreEvent, fromStorage: fromCoreEvent }
+    : { storage: type, toStorage: identity, fromStorage: identity }
+}
 
 /** Resources whose DELETE returns the object rather than a Status (per their OpenAPI responses). */
 const DELETE_RETURNS_OBJECT = new Set(['pods', 'services', 'namespaces'])
@@ -170,19 +188,31 @@ export class Cluster {
       preview.metadata.creationTimestamp = this.store.timestamp()
       return { object: preview, warnings: admitted.warnings }
     }
-    return { object: this.store.insert(type, admitted.object), warnings: admitted.warnings }
+    const view = viewOf(type)
+    if (view.storage !== type && this.store.get(view.storage, namespace, admitted.object.metadata.name) !== undefined) throw alreadyExists(type, admitted.object.metadata.name)
+    return { object: view.fromStorage(this.store.insert(view.storage, view.toStorage(admitted.object))), warnings: admitted.warnings }
   }
 
   /** Reads one object (404 when absent). */
   get (type: ResourceType, namespace: string | undefined, name: string): KubeObject {
-    return this.store.require(type, namespace, name)
+    const view = viewOf(type)
+    const obj = this.store.get(view.storage, namespace, name)
+    if (obj === undefined) throw notFound(type, name)
+    return view.fromStorage(obj)
+  }
+
+  /** The object a store change shows through `type`, or undefined when the change is about another resource (for watches). */
+  watchedObject (type: ResourceType, event: StoreEvent): KubeObject | undefined {
+    const view = viewOf(type)
+    return event.resource === view.storage ? view.fromStorage(event.object) : undefined
   }
 
   /** Lists objects, in a namespace or everywhere, filtered by selectors (400 on a bad selector). */
   list (type: ResourceType, namespace: string | undefined, opts: ListOptions = {}): { items: KubeObject[], resourceVersion: string } {
     const labels = parseLabelSelector(opts.labelSelector ?? '')
     const fields = parseFieldSelector(opts.fieldSelector ?? '', ['metadata.name', 'metadata.namespace', ...(type.fields ?? [])], type.kind)
-    const items = this.store.list(type, namespace).filter(o => matchesRequirements(labels, o.metadata.labels) && matchesFields(fields, o))
+    const view = viewOf(type)
+    const items = this.store.list(view.storage, namespace).map(view.fromStorage).filter(o => matchesRequirements(labels, o.metadata.labels) && matchesFields(fields, o))
     return { items, resourceVersion: this.store.resourceVersion }
   }
 
@@ -203,7 +233,7 @@ export class Cluster {
     if (type.namespaced && input.metadata?.namespace !== undefined && input.metadata.namespace !== '' && input.metadata.namespace !== namespace) {
       throw badRequest('the namespace of the provided object does not match the namespace sent on the request')
     }
-    const current = this.store.require(type, namespace, name)
+    const current = this.get(type, namespace, name)
     const rv = input.metadata?.resourceVersion
     if (rv !== undefined && rv !== '' && rv !== current.metadata.resourceVersion) throw conflict(type, name)
     const subresource = opts.subresource ?? ''
@@ -222,8 +252,9 @@ export class Cluster {
     validate(type, admitted.object)
     if (type === POD && subresource === '') validatePodUpdate(current, admitted.object)
     if (opts.dryRun === true) return { object: admitted.object, warnings: admitted.warnings }
-    const stored = this.store.replace(type, admitted.object)
-    return { object: this.#finishDeletionIfDue(type, stored), warnings: admitted.warnings }
+    const view = viewOf(type)
+    const stored = this.store.replace(view.storage, view.toStorage(admitted.object))
+    return { object: view.fromStorage(this.#finishDeletionIfDue(view.storage, stored)), warnings: admitted.warnings }
   }
 
   /** Applies a JSON, merge or strategic-merge patch (PATCH), then updates as PUT would. */
@@ -231,7 +262,7 @@ export class Cluster {
     let conditional = false
     // Like the API server, a patch that does not set resourceVersion is re-applied when a concurrent write wins.
     return await retryConflicts(() => !conditional, async () => {
-      const current = this.store.require(type, namespace, name)
+      const current = this.get(type, namespace, name)
       const patched = applyPatch(contentType, current, patch) as KubeObject
       if (typeof patched !== 'object' || patched === null || typeof patched.metadata !== 'object') {
         throw badRequest('the patch removed the object\'s metadata')
@@ -248,6 +279,11 @@ export class Cluster {
    * garbage-collected unless propagationPolicy is Orphan.
    */
   delete (type: ResourceType, namespace: string | undefined, name: string, opts: DeleteOptions = {}): WriteResult<KubeObject | Status> {
+    const view = viewOf(type)
+    if (view.storage !== type) {
+      const deleted = this.delete(view.storage, namespace, name, opts)
+      return { ...deleted, object: deleted.object.kind === 'Status' ? success(200, { details: { name, group: type.group, kind: type.plural, uid: deleted.object.details?.uid } }) : view.fromStorage(deleted.object as KubeObject) }
+    }
     const current = this.store.require(type, namespace, name)
     const pre = opts.preconditions
     if (pre?.uid !== undefined && pre.uid !== current.metadata.uid) {

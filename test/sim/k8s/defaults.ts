@@ -10,6 +10,7 @@
  */
 import type { ResourceType } from './resources.ts'
 import { matchesLabelSelector, type LabelSelectorObject } from './selectors.ts'
+import { eventCauses } from './events.ts'
 import { invalid } from './status.ts'
 import type { KubeObject } from './store.ts'
 
@@ -185,6 +186,12 @@ export function validate (type: ResourceType, obj: KubeObject): void {
   switch (`${type.group}/${type.plural}`) {
     case '/nodes':
       causes.push(...taintCauses(obj.spec?.taints))
+      break
+    case '/events':
+      causes.push(...eventCauses(obj, ''))
+      break
+    case 'events.k8s.io/events':
+      causes.push(...eventCauses(obj, 'events.k8s.io'))
       break
     case '/pods':
       causes.push(...containerCauses(obj.spec, 'spec'), ...labelMapCauses('spec.nodeSelector', obj.spec?.nodeSelector))

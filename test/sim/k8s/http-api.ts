@@ -185,9 +185,18 @@ export function createHttpApi (deps: HttpApiDeps): (req: IncomingMessage, res: S
     const { type, namespace } = path
     const labels = parseLabelSelector(selectors.labelSelector)
     const fields = parseFieldSelector(selectors.fieldSelector, ['metadata.name', 'metadata.namespace', ...(type.fields ?? [])], type.kind)
-    const matches = (e: StoreEvent): boolean => e.resource === type && (namespace === undefined || e.object.metadata.namespace === namespace) &&
-      matchesRequirements(labels, e.object.metadata.labels) && matchesFields(fields, e.object)
+    /** The object as this watch shows it, when the change concerns it. */
+    const shown = (e: StoreEvent): KubeObject | undefined => {
+      const obj = cluster.watchedObject(type, e)
+      const visible = obj !== undefined && (namespace === undefined || obj.metadata.namespace === namespace) &&
+        matchesRequirements(labels, obj.metadata.labels) && matchesFields(fields, obj)
+      return visible ? obj : undefined
+    }
     const send = (eventType: string, object: unknown): void => { res.write(JSON.stringify({ type: eventType, object }) + '\n') }
+    const forward = (e: StoreEvent): void => {
+      const obj = shown(e)
+      if (obj !== undefined) send(e.type, obj)
+    }
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked', 'cache-control': 'no-cache, private' })
     // Headers go out at once, as the API server flushes them: a client waiting for the response of a quiet watch is not left hanging.
     res.flushHeaders()
@@ -203,9 +212,9 @@ export function createHttpApi (deps: HttpApiDeps): (req: IncomingMessage, res: S
         res.end()
         return
       }
-      for (const e of past.filter(matches)) send(e.type, e.object)
+      for (const e of past) forward(e)
     }
-    const unsubscribe = cluster.store.subscribe(e => { if (matches(e)) send(e.type, e.object) })
+    const unsubscribe = cluster.store.subscribe(forward)
     const timeoutSeconds = integerParam(query, 'timeoutSeconds')
     const timer = timeoutSeconds === undefined ? undefined : setTimeout(() => res.end(), timeoutSeconds * 1000)
     res.on('close', () => {

@@ -22,7 +22,7 @@ import { createHttpApi, type RequestRecord } from './http-api.ts'
 import { kubeconfigYaml } from './kubeconfig.ts'
 import { makeNode, type NodeInput } from './nodes.ts'
 import { findResource, RESOURCES, resourceForKind, type ResourceType } from './resources.ts'
-import { matchesFields, matchesRequirements, parseFieldSelector, parseLabelSelector } from './selectors.ts'
+import { ApiError } from './status.ts'
 import { ObjectStore, type KubeObject } from './store.ts'
 import { callWebhookOverHttps, type WebhookCaller } from './webhook-client.ts'
 
@@ -145,15 +145,17 @@ export class KubeSim {
 
   /** Reads an object, or undefined when absent. */
   get (kind: string, namespace: string | undefined, name: string): KubeObject | undefined {
-    return this.cluster.store.get(resolveResource(kind), namespace, name)
+    try {
+      return this.cluster.get(resolveResource(kind), namespace, name)
+    } catch (err) {
+      if (err instanceof ApiError && err.status.code === 404) return undefined
+      throw err
+    }
   }
 
   /** Lists objects with optional namespace and selectors (same syntax as the query parameters). */
   list (kind: string, filter: ListFilter = {}): KubeObject[] {
-    const type = resolveResource(kind)
-    const labels = parseLabelSelector(filter.labelSelector ?? '')
-    const fields = parseFieldSelector(filter.fieldSelector ?? '', ['metadata.name', 'metadata.namespace', ...(type.fields ?? [])], type.kind)
-    return this.cluster.store.list(type, filter.namespace).filter(o => matchesRequirements(labels, o.metadata.labels) && matchesFields(fields, o))
+    return this.cluster.list(resolveResource(kind), filter.namespace, filter).items
   }
 
   /** Replaces an object (resourceVersion checked when present), without admission unless asked. */
