@@ -233,6 +233,29 @@ t.test('the request log records verb, path, query, content type and status of ev
   ])
   t.equal(s.requests.length, 2)
   t.ok(s.requests.every(r => typeof r.time === 'string' && r.durationMs >= 0))
+  await core.patchNode({ name: 'spot-a', body: { spec: { unschedulable: true } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch))
+  t.match(s.requests[2], { verb: 'patch', resource: 'nodes', name: 'spot-a', contentType: 'application/merge-patch+json', body: { spec: { unschedulable: true } }, status: 200 }, 'write bodies are recorded')
+})
+
+t.test('a client-node informer lists, then follows changes from the list resourceVersion', async t => {
+  const s = await sim(t, { controllers: { kubelet: false } })
+  const core = s.kubeConfig.makeApiClient(k8s.CoreV1Api)
+  await s.create({ apiVersion: 'v1', kind: 'Pod', ...pod('before'), metadata: { name: 'before', namespace: 'default' } })
+  const informer = k8s.makeInformer(s.kubeConfig, '/api/v1/namespaces/default/pods', () => core.listNamespacedPod({ namespace: 'default' }))
+  const seen: string[] = []
+  let resolveDeleted!: () => void
+  const deleted = new Promise<void>(resolve => { resolveDeleted = resolve })
+  informer.on('add', (p: k8s.V1Pod) => seen.push(`add ${p.metadata?.name}`))
+  informer.on('update', (p: k8s.V1Pod) => seen.push(`update ${p.metadata?.name}`))
+  informer.on('delete', (p: k8s.V1Pod) => { seen.push(`delete ${p.metadata?.name}`); resolveDeleted() })
+  await informer.start()
+  t.teardown(() => informer.stop())
+  await s.waitFor(x => x.requests.some(r => r.verb === 'watch' && r.query.resourceVersion !== undefined), 2000, 'watch from the list resourceVersion')
+  await core.createNamespacedPod({ namespace: 'default', body: pod('after') })
+  await core.patchNamespacedPod({ namespace: 'default', name: 'after', body: { metadata: { labels: { x: 'y' } } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch))
+  await core.deleteNamespacedPod({ namespace: 'default', name: 'after' })
+  await deleted
+  t.same(seen, ['add before', 'add after', 'update after', 'delete after'])
 })
 
 t.test('watches stream changes as ADDED/MODIFIED/DELETED events', async t => {

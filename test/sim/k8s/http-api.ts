@@ -29,6 +29,8 @@ export interface RequestRecord {
   namespace?: string
   name?: string
   subresource?: string
+  /** The parsed JSON body of writes (create, update, patch, delete options), for asserting what a client sent. */
+  body?: unknown
   status: number
   durationMs: number
   userAgent?: string
@@ -124,7 +126,12 @@ function integerParam (query: URLSearchParams, name: string): number | undefined
 export function createHttpApi (deps: HttpApiDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const { cluster, log } = deps
 
-  async function resourceRequest (method: string, path: ResourcePath, query: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<Reply | undefined> {
+  async function resourceRequest (method: string, path: ResourcePath, query: URLSearchParams, req: IncomingMessage, res: ServerResponse, record: RequestRecord): Promise<Reply | undefined> {
+    const readJson = async (contentType: string, required: boolean): Promise<any> => {
+      const body = parseJson(await readBody(req), contentType, required)
+      if (body !== undefined) record.body = body
+      return body
+    }
     const { type, namespace, name, subresource } = path
     const contentType = req.headers['content-type'] ?? ''
     const dryRun = query.getAll('dryRun').includes('All')
@@ -140,7 +147,7 @@ export function createHttpApi (deps: HttpApiDeps): (req: IncomingMessage, res: S
         return reply(200, { kind: `${type.kind}List`, apiVersion: apiVersionOf(type), metadata: { resourceVersion }, items: items.map(stripTypeMeta) })
       }
       case 'POST': {
-        const body = parseJson(await readBody(req), contentType, true)
+        const body = await readJson(contentType, true)
         if (name === undefined) {
           if (type.namespaced && namespace === undefined) throw methodNotSupported(type, 'create')
           const r = await cluster.create(type, namespace, body, writeOpts)
@@ -151,18 +158,18 @@ export function createHttpApi (deps: HttpApiDeps): (req: IncomingMessage, res: S
       }
       case 'PUT': {
         if (name === undefined) throw methodNotSupported(type, 'update')
-        const body = parseJson(await readBody(req), contentType, true)
+        const body = await readJson(contentType, true)
         const r = await cluster.update(type, namespace, name, body, { ...writeOpts, ...(subresource === undefined ? {} : { subresource }) })
         return reply(200, r.object, r.warnings)
       }
       case 'PATCH': {
         if (name === undefined) throw methodNotSupported(type, 'patch')
-        const patch = parseJson(await readBody(req), 'application/json', true)
+        const patch = await readJson('application/json', true)
         const r = await cluster.patch(type, namespace, name, contentType, patch, { ...writeOpts, ...(subresource === undefined ? {} : { subresource }) })
         return reply(200, r.object, r.warnings)
       }
       case 'DELETE': {
-        const body = (parseJson(await readBody(req), contentType, false) ?? {}) as Record<string, any>
+        const body = (await readJson(contentType, false) ?? {}) as Record<string, any>
         const grace = integerParam(query, 'gracePeriodSeconds') ?? body.gracePeriodSeconds
         const policy = query.get('propagationPolicy') ?? body.propagationPolicy
         const opts = { dryRun: dryRun || (body.dryRun as string[] | undefined)?.includes('All') === true, ...(grace === undefined ? {} : { gracePeriodSeconds: grace }), ...(policy === undefined ? {} : { propagationPolicy: policy }), ...(body.preconditions === undefined ? {} : { preconditions: body.preconditions }) }
@@ -280,7 +287,7 @@ export function createHttpApi (deps: HttpApiDeps): (req: IncomingMessage, res: S
     }
     let answer: Reply | undefined
     try {
-      answer = parsed.kind === 'resource' ? await resourceRequest(method, parsed.path, url.searchParams, req, res) : discovery(url.pathname)
+      answer = parsed.kind === 'resource' ? await resourceRequest(method, parsed.path, url.searchParams, req, res, record) : discovery(url.pathname)
     } catch (err) {
       if (err instanceof ApiError) answer = reply(err.status.code, err.status)
       else {
