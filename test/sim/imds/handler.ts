@@ -3,18 +3,21 @@
  * checks, metadata lookup. Pure (no sockets); the HTTP shell in server.ts
  * applies faults around it.
  *
- * Status codes follow the EC2 User Guide ("Instance metadata service error
- * codes" / "How IMDSv2 works") and re:Post "troubleshoot instance metadata":
- * 400 for a token PUT with a missing or out-of-range TTL, 401 for a read with
- * an invalid or expired token (in either mode) or, when IMDSv2 is required,
- * without a token, 403 for a token PUT carrying `X-Forwarded-For` (AWS Security
- * Blog, "Add defense in depth ... enhancements to the EC2 Instance Metadata
- * Service": IMDSv2 does not issue tokens to such requests; the status is our
- * reading of "403 - Forbidden: the request is not allowed"), 404 for a missing
- * item. Methods other than PUT on the token path and GET/HEAD elsewhere get
- * 405 (not documented by AWS; chosen as the plain HTTP answer). Error bodies are
- * the small XHTML page IMDS serves, with `Content-Type: text/html`; items and
- * listings are `text/plain`, as IMDS sends JSON items too.
+ * Status codes follow AWS re:Post "How do I troubleshoot instance metadata
+ * issues on my EC2 Linux instance?" (400: the token PUT is not valid; 401: a
+ * read with a token that is not valid; 403: request not allowed; 404: no such
+ * item) and the EC2 User Guide "How Instance Metadata Service Version 2 works"
+ * (TTL from 1 second to 6 hours). So: 400 for a token PUT with a missing or
+ * out-of-range TTL; 401 for a read with an unknown or expired token (in either
+ * mode) or, when IMDSv2 is required, without one; 403 for a token PUT carrying
+ * `X-Forwarded-For` (AWS Security Blog, "Add defense in depth against open
+ * firewalls, reverse proxies, and SSRF vulnerabilities with enhancements to the
+ * EC2 Instance Metadata Service": no token is issued to such requests; 403 is
+ * our reading of "request not allowed"); 404 for a missing item. Methods other
+ * than PUT on the token path and GET/HEAD elsewhere get 405 (not documented by
+ * AWS; the plain HTTP answer). Error bodies are the small XHTML page IMDS
+ * serves with `Content-Type: text/html` (as captured from a real instance in
+ * public curl transcripts); items and listings are `text/plain`, JSON items too.
  */
 import type { IncomingHttpHeaders } from 'node:http'
 import type { InstanceInfo } from './instance.ts'
