@@ -10,6 +10,11 @@ import { registerWebhook, startLocalWebhook } from './embedded.ts'
 import { LABELLED_NAMESPACE, loadWebhookConfiguration, PLAIN_NAMESPACE } from './manifests.ts'
 import { StoryRecorder, assertStory } from './recorder.ts'
 import { SPOT_NOTICE_MS } from './scenarios.ts'
+import { parseOptions } from '../../webhook/common/options.ts'
+import { REHEARSAL_OPTIONS } from './options.ts'
+import { SILENT_NARRATOR } from './output.ts'
+import { formatReport } from './report.ts'
+import { runRehearsal } from './rehearsal.ts'
 
 const MAIN = 'test/rehearsal/main.ts'
 
@@ -53,7 +58,10 @@ t.test('--kubeconfig on a cluster without Spot nodes fails with a message saying
   const dir = await mkdtemp(join(tmpdir(), 'spot-rehearsal-test-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   await sim.writeKubeconfig(join(dir, 'kubeconfig'))
-  const run = await runProgram(MAIN, ['--kubeconfig', join(dir, 'kubeconfig')])
-  t.equal(run.code, 1)
-  t.match(run.stdout, /Rehearsal FAILED:\n {2}- no node is labelled lifecycle=Ec2Spot; label your Spot nodes \(kubectl label node NAME lifecycle=Ec2Spot\)/)
+  const parsed = parseOptions(REHEARSAL_OPTIONS, ['--kubeconfig', join(dir, 'kubeconfig')], {})
+  if (parsed.help) throw new Error('unexpected --help')
+  const report = await runRehearsal(parsed.values, SILENT_NARRATOR)
+  t.equal(report.ok, false)
+  t.match(formatReport(report), /Rehearsal FAILED:\n {2}- no node is labelled lifecycle=Ec2Spot; label your Spot nodes \(kubectl label node NAME lifecycle=Ec2Spot\)/)
+  t.same(sim.list('Namespace').map(n => n.metadata.name).filter(n => n.startsWith('spot-rehearsal')), [], 'nothing was created')
 })
