@@ -20,8 +20,9 @@ import { ImdsClient, type NodeMetadata } from './imds.ts'
 import { NodeClient } from './kube.ts'
 import { createAgentMetrics, type AgentMetrics } from './metrics.ts'
 import { startMonitor, type Monitor, type MonitorSink } from './monitors.ts'
-import { activeEvents, expiredEvents, parseUptime, readState, REHEARSE_ANNOTATION } from './node-state.ts'
-import { NOTICE_KINDS, rehearsalNotice, type Notice, type NoticeKind } from './notices.ts'
+import { expiredEvents, parseUptime, readState, REHEARSE_ANNOTATION } from './node-state.ts'
+import { NOTICE_KINDS, type Notice, type NoticeKind } from './notices.ts'
+import { rehearsalRequest } from './rehearsal.ts'
 import { loadTemplate } from './notify.ts'
 import { createApiGate } from './rate-limit.ts'
 
@@ -174,23 +175,16 @@ export async function startAgent (config: AgentConfig, deps: AgentDeps): Promise
   const nodeTick = async (): Promise<void> => {
     try {
       const node = await client.getNode()
-      const state = readState(node)
-      for (const { record, why } of expiredEvents(state, now(), await bootTime(), config.rebalanceUncordonAfter)) {
+      for (const { record, why } of expiredEvents(readState(node), now(), await bootTime(), config.rebalanceUncordonAfter)) {
         undo(record.id, record.kind, why === 'rebooted' ? 'instance rebooted since' : `no interruption followed within ${config.rebalanceUncordonAfter! / 1000}s`)
       }
-      const rehearse = node.metadata?.annotations?.[REHEARSE_ANNOTATION]
-      if (rehearse === undefined || !config.enableRehearsal) return
-      if (!(NOTICE_KINDS as readonly string[]).includes(rehearse)) {
-        if (rehearsalWarned !== rehearse) logger.warn({ value: rehearse, expected: NOTICE_KINDS }, `ignoring ${REHEARSE_ANNOTATION}: unknown notice kind`)
-        rehearsalWarned = rehearse
-        return
+      if (!config.enableRehearsal) return
+      const request = rehearsalRequest(node, now())
+      if (request.kind === 'invalid' && rehearsalWarned !== request.value) {
+        logger.warn({ value: request.value, expected: NOTICE_KINDS }, `ignoring ${REHEARSE_ANNOTATION}: unknown notice kind`)
+        rehearsalWarned = request.value
       }
-      const kind = rehearse as NoticeKind
-      const ongoing = activeEvents(state).find(e => e.rehearsal === true && e.kind === kind)
-      const notice = ongoing !== undefined
-        ? { ...rehearsalNotice(kind, Date.parse(ongoing.since)), eventId: ongoing.id, ...(ongoing.deadline !== undefined ? { deadline: Date.parse(ongoing.deadline) } : {}) }
-        : rehearsalNotice(kind, now())
-      if (![...running.keys()].some(k => k.startsWith('rehearsal-'))) dispatch(notice)
+      if (request.kind === 'rehearse' && ![...running.keys()].some(k => k.startsWith('rehearsal-'))) dispatch(request.notice)
     } catch (err) {
       logger.warn({ err: { message: (err as Error).message } }, 'reading the node failed; will try again')
     }

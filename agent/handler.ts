@@ -76,18 +76,18 @@ function describeNotice (ctx: HandlerContext, notice: Notice): string {
 /** Logs what DRY_RUN would do, step by step. */
 function dryRun (ctx: HandlerContext, log: Logger, notice: Notice): HandlerOutcome {
   const c = ctx.config
-  const steps = [
-    c.emitKubernetesEvents ? `record Event ${EVENT_REASONS[notice.kind]} on the node` : undefined,
-    c.taintNode ? `taint ${taintKey(notice.kind)}=${notice.eventId}:${c.taintEffect}` : undefined,
-    c.excludeFromLoadBalancers ? `label ${LB_EXCLUSION_LABEL}=true unless present` : undefined,
-    'cordon the node',
-    drainsFor(notice.kind, c) ? 'drain the node' : undefined,
-    c.webhookUrl !== undefined ? 'send the notification' : undefined
+  const steps: Array<[action: string, enabled: boolean, step: string]> = [
+    ['event', c.emitKubernetesEvents, `record Event ${EVENT_REASONS[notice.kind]} on the node`],
+    ['taint', c.taintNode, `taint ${taintKey(notice.kind)}=${notice.eventId}:${c.taintEffect}`],
+    ['label', c.excludeFromLoadBalancers, `label ${LB_EXCLUSION_LABEL}=true unless present`],
+    ['cordon', true, 'cordon the node'],
+    ['drain', drainsFor(notice.kind, c), 'drain the node'],
+    ['notify', c.webhookUrl !== undefined, 'send the notification']
   ]
-  for (const step of steps) {
-    if (step === undefined) continue
+  for (const [action, enabled, step] of steps) {
+    if (!enabled) continue
     log.info({ dryRun: true, step }, `dry run: would ${step}`)
-    ctx.metrics.actions.inc({ action: step.split(' ')[0]!, result: 'dry-run' })
+    ctx.metrics.actions.inc({ action, result: 'dry-run' })
   }
   return 'dry-run'
 }

@@ -182,15 +182,3 @@ export function parseNoticeBody (kind: NoticeKind, body: string, instanceId: str
     case 'asg-lifecycle-termination': return parseTargetLifecycleState(body, instanceId)
   }
 }
-
-/** The notice a rehearsal annotation stands for: posted now, two minutes to go. */
-export function rehearsalNotice (kind: NoticeKind, startedAt: number, deadlineMs = 120_000): Notice {
-  return {
-    kind,
-    eventId: `rehearsal-${eventIdFor(kind, 'rehearsal', String(startedAt)).split('-')[1]!}`,
-    deadline: startedAt + deadlineMs,
-    state: 'active',
-    detail: `Rehearsal of ${kind} started ${new Date(startedAt).toISOString()}`,
-    rehearsal: true
-  }
-}

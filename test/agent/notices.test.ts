@@ -1,7 +1,7 @@
 import t from 'tap'
 import {
   eventIdFor, isLabelValue, parseNoticeBody, parseScheduledEvents, parseSpotInstanceAction, parseTargetLifecycleState,
-  rehearsalNotice, NOTICE_KINDS, NOTICE_PATHS
+  NOTICE_KINDS, NOTICE_PATHS
 } from '../../agent/notices.ts'
 
 t.test('a spot interruption notice becomes one active notice whose deadline is the action time', async t => {
@@ -110,15 +110,6 @@ t.test('event ids are valid label values of at most 63 characters', async t => {
   t.notOk(isLabelValue('a'.repeat(64)))
   t.notOk(isLabelValue('-a'))
   t.ok(isLabelValue(''))
-})
-
-t.test('a rehearsal notice is due two minutes after it started and is marked as a rehearsal', async t => {
-  const n = rehearsalNotice('spot-itn', 1_000_000)
-  t.equal(n.deadline, 1_120_000)
-  t.equal(n.rehearsal, true)
-  t.match(n.eventId, /^rehearsal-[0-9a-f]{16}$/)
-  t.equal(rehearsalNotice('spot-itn', 1_000_000).eventId, n.eventId)
-  t.not(rehearsalNotice('spot-itn', 1_000_001).eventId, n.eventId)
 })
 
 t.test('every kind has an IMDS path', async t => {
