@@ -354,3 +354,18 @@ t.test('pods bound to a deleted node are garbage-collected', async t => {
   await s.waitFor(x => x.get('Pod', 'default', 'p') === undefined, 3000, 'orphaned pod collected')
   t.equal((await core.listNode({})).items.length, 2)
 })
+
+t.test('kubectl-style Table requests get server-side printed columns', async t => {
+  const s = await sim(t)
+  const accept = 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json'
+  const node = s.get('Node', undefined, 'spot-a')!
+  await s.update({ ...node, spec: { ...node.spec, unschedulable: true } })
+  const res = await fetch(`${s.url}/api/v1/nodes?labelSelector=lifecycle%3DEc2Spot`, { headers: { accept } })
+  const table = await res.json() as any
+  t.equal(table.kind, 'Table')
+  t.same(table.columnDefinitions.filter((c: any) => c.priority === 0).map((c: any) => c.name), ['Name', 'Status', 'Roles', 'Age', 'Version'])
+  t.same(table.rows.map((r: any) => r.cells.slice(0, 2)), [['spot-a', 'Ready,SchedulingDisabled'], ['spot-b', 'Ready']])
+  t.equal(table.rows[0].object.kind, 'PartialObjectMetadata')
+  const plain = await (await fetch(`${s.url}/api/v1/nodes/spot-a`)).json() as any
+  t.equal(plain.kind, 'Node', 'without the Accept header the object itself comes back')
+})

@@ -10,6 +10,7 @@ import type { Cluster } from './cluster.ts'
 import { coreVersions, group, groupList, openApiDocument, openApiIndex, resourceList, SIM_VERSION } from './discovery.ts'
 import type { FaultTable, Verb } from './faults.ts'
 import { apiVersionOf, parsePath, type ResourcePath } from './resources.ts'
+import { toTable, wantsTable } from './tables.ts'
 import { matchesFields, matchesRequirements, parseFieldSelector, parseLabelSelector } from './selectors.ts'
 import { ApiError, badRequest, internalError, methodNotSupported, statusForCode, unsupportedMediaType, type Status } from './status.ts'
 import type { KubeObject, StoreEvent } from './store.ts'
@@ -140,10 +141,16 @@ export function createHttpApi (deps: HttpApiDeps): (req: IncomingMessage, res: S
     if (type.namespaced && name !== undefined && namespace === undefined) return reply(404, NOT_FOUND)
     switch (method) {
       case 'GET': {
-        if (name !== undefined) return reply(200, cluster.get(type, namespace, name))
+        const table = wantsTable(req.headers.accept) && subresource === undefined
+        const tableOf = (objects: KubeObject[]): Record<string, unknown> => toTable(`${type.group}/${type.plural}`, objects, cluster.store.resourceVersion, Date.now())
+        if (name !== undefined) {
+          const obj = cluster.get(type, namespace, name)
+          return reply(200, table ? tableOf([obj]) : obj)
+        }
         const selectors = { labelSelector: query.get('labelSelector') ?? '', fieldSelector: query.get('fieldSelector') ?? '' }
-        if (query.get('watch') === 'true' || query.get('watch') === '1') { watch(path, query, selectors, res); return undefined }
+        if (query.get('watch') === 'true' || query.get('watch') === '1') { watch(path, query, selectors, res, table ? obj => tableOf([obj]) : obj => obj); return undefined }
         const { items, resourceVersion } = cluster.list(type, namespace, selectors)
+        if (table) return reply(200, tableOf(items))
         return reply(200, { kind: `${type.kind}List`, apiVersion: apiVersionOf(type), metadata: { resourceVersion }, items: items.map(stripTypeMeta) })
       }
       case 'POST': {
@@ -184,11 +191,11 @@ export function createHttpApi (deps: HttpApiDeps): (req: IncomingMessage, res: S
   }
 
   /**
-   * A watch: newline-delimited `{type, object}` events. Without a resourceVersion
+   * A watch: newline-delimited `{type, object}` events (objects rendered as one-row Tables when asked). Without a resourceVersion
    * (or with "0") the current objects come first as ADDED; with one, the changes
    * after it are replayed (410 Expired as an ERROR event when it is too old).
    */
-  function watch (path: ResourcePath, query: URLSearchParams, selectors: { labelSelector: string, fieldSelector: string }, res: ServerResponse): void {
+  function watch (path: ResourcePath, query: URLSearchParams, selectors: { labelSelector: string, fieldSelector: string }, res: ServerResponse, render: (obj: KubeObject) => unknown): void {
     const { type, namespace } = path
     const labels = parseLabelSelector(selectors.labelSelector)
     const fields = parseFieldSelector(selectors.fieldSelector, ['metadata.name', 'metadata.namespace', ...(type.fields ?? [])], type.kind)
@@ -199,7 +206,7 @@ export function createHttpApi (deps: HttpApiDeps): (req: IncomingMessage, res: S
         matchesRequirements(labels, obj.metadata.labels) && matchesFields(fields, obj)
       return visible ? obj : undefined
     }
-    const send = (eventType: string, object: unknown): void => { res.write(JSON.stringify({ type: eventType, object }) + '\n') }
+    const send = (eventType: string, object: KubeObject): void => { res.write(JSON.stringify({ type: eventType, object: eventType === 'ERROR' ? object : render(object) }) + '\n') }
     const forward = (e: StoreEvent): void => {
       const obj = shown(e)
       if (obj !== undefined) send(e.type, obj)
@@ -214,7 +221,7 @@ export function createHttpApi (deps: HttpApiDeps): (req: IncomingMessage, res: S
     } else {
       const past = /^\d+$/.test(rv) ? cluster.store.eventsSince(Number(rv)) : undefined
       if (past === undefined) {
-        send('ERROR', { ...statusForCode(410, `too old resource version: ${rv} (${cluster.store.resourceVersion})`).status, reason: 'Expired' })
+        send('ERROR', { ...statusForCode(410, `too old resource version: ${rv} (${cluster.store.resourceVersion})`).status, reason: 'Expired' } as unknown as KubeObject)
         deps.watches.delete(res)
         res.end()
         return
