@@ -210,3 +210,25 @@ t.test('node plans and simulated nodes carry the Spot workshop labels', async t 
   t.ok(spot.metadata.labels?.['node.kubernetes.io/instance-type'])
   t.ok(spot.metadata.labels?.['topology.kubernetes.io/zone'])
 })
+
+t.test('ages print like kubectl and Table requests are recognised', async t => {
+  const { humanAge, wantsTable } = await import('./k8s/tables.ts')
+  const now = Date.parse('2026-01-02T00:00:00Z')
+  const ago = (seconds: number): string => new Date(now - seconds * 1000).toISOString()
+  t.same([ago(5), ago(150), ago(600), ago(7320), ago(14700), ago(3 * 86400)].map(x => humanAge(x, now)), ['5s', '2m30s', '10m', '122m', '4h5m', '3d'])
+  t.ok(wantsTable('application/json;as=Table;v=v1;g=meta.k8s.io,application/json'))
+  t.notOk(wantsTable('application/json'))
+  t.notOk(wantsTable(undefined))
+})
+
+t.test('events convert between core/v1 and events.k8s.io/v1 field names', async t => {
+  const { toCoreEvent, fromCoreEvent, eventCauses } = await import('./k8s/events.ts')
+  const modern = { apiVersion: 'events.k8s.io/v1', kind: 'Event', metadata: { name: 'e', namespace: 'default' }, regarding: { kind: 'Node', name: 'n' }, note: 'hi', reportingController: 'c', reportingInstance: 'i', action: 'A', reason: 'R', type: 'Normal', eventTime: '2026-01-01T00:00:00.000000Z' }
+  const core = toCoreEvent(modern)
+  t.match(core, { apiVersion: 'v1', involvedObject: { kind: 'Node', name: 'n' }, message: 'hi', reportingComponent: 'c' })
+  t.notOk('regarding' in core)
+  t.same(fromCoreEvent(core), modern, 'the round trip is lossless')
+  t.same(eventCauses(modern, 'events.k8s.io'), [])
+  t.same(eventCauses({ ...modern, metadata: { name: 'e', namespace: 'team' } }, 'events.k8s.io').map(c => c.field), ['regarding.namespace'], 'node events belong in default')
+  t.same(eventCauses({ metadata: { name: 'e', namespace: 'default' }, regarding: {} }, 'events.k8s.io').map(c => c.field), ['eventTime', 'reportingController', 'reportingInstance', 'action', 'reason', 'type'])
+})
