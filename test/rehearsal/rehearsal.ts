@@ -36,6 +36,9 @@ export interface RehearsalHooks {
 /** Simulated waits at speed 1: pod start, pod stop, the agent's IMDS poll and its pod-gone check. */
 export const BASE_WAITS = { readyMs: 1200, stopMs: 1000, pollMs: 2000, goneCheckMs: 250 }
 
+/** Shortest time a pod takes to be Ready on the embedded cluster, whatever the speed. */
+const READY_FLOOR_MS = 250
+
 type Cleanup = () => Promise<void>
 
 /** Runs the rehearsal; the report says whether the story completed as expected. */
@@ -98,7 +101,9 @@ async function story (options: RehearsalOptions, narrator: Narrator, hooks: Rehe
   const embedded = options.kubeconfig === ''
   if (embedded) {
     narrator.heading('1. Certificates, the webhook and a simulated cluster')
-    const cluster = await startEmbeddedCluster({ readyDelayMs: scaled(BASE_WAITS.readyMs), kubeletDelayMs: scaled(BASE_WAITS.stopMs) }, logger, step)
+    // Replacements take at least READY_FLOOR_MS to be Ready at any speed, so the budget visibly holds the second web pod.
+    const readyDelayMs = Math.max(READY_FLOOR_MS, scaled(BASE_WAITS.readyMs))
+    const cluster = await startEmbeddedCluster({ readyDelayMs, kubeletDelayMs: scaled(BASE_WAITS.stopMs) }, logger, step)
     cleanups.push(cluster.close)
     hooks.onEmbedded?.(cluster)
     kubeConfig = cluster.sim.kubeConfig
