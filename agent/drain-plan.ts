@@ -99,7 +99,11 @@ export function deleteAtDeadlineTime (desiredSeconds: number, deadline: number, 
   return deadline - marginMs - desiredSeconds * 1000
 }
 
-/** Backoff before the next eviction try after `attempt` 429s: starts at `baseMs`, doubles, capped. */
-export function evictionBackoffMs (attempt: number, baseMs = 250, capMs = 2000): number {
+/**
+ * Backoff before the next eviction try after `attempt` refusals: starts at
+ * `baseMs` (a budget usually frees up within a second of a replacement
+ * becoming ready, unlike kubectl drain's fixed 5 s), doubles, capped at `capMs`.
+ */
+export function evictionBackoffMs (attempt: number, baseMs = 250, capMs = 1000): number {
   return Math.min(capMs, baseMs * 2 ** Math.max(0, attempt))
 }

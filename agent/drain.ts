@@ -91,8 +91,12 @@ export async function drainNode (options: DrainOptions, deps: DrainDeps): Promis
   logger.info({ evict: plan.evict.length, finished: plan.deleteFinished.length, terminating: plan.terminating.length, skipped: plan.skipped.length, blocked: plan.blocked.length }, 'drain planned')
   const toAwait: PodRef[] = [...plan.terminating]
 
+  // Bumped on every accepted eviction: budgets are moving, so blocked pods start their backoff over.
+  let progress = 0
   const evictOne = async (pod: PodRef): Promise<void> => {
     const deleteAt = options.deleteAtDeadline && options.deadline !== undefined ? deleteAtDeadlineTime(pod.desiredGraceSeconds, options.deadline, options.safetyMarginMs) : undefined
+    let backoffStep = 0
+    let seenProgress = progress
     for (let attempt = 0; !aborted(); attempt++) {
       const grace = boundedGraceSeconds(pod.desiredGraceSeconds, options.deadline, now(), options.safetyMarginMs)
       let result
@@ -104,6 +108,7 @@ export async function drainNode (options: DrainOptions, deps: DrainDeps): Promis
         result = { outcome: 'blocked' as const, status: 0, message: (err as Error).message }
       }
       if (result.outcome === 'accepted') {
+        progress++
         metrics.evictions.inc({ outcome: 'evicted' })
         logger.info({ pod: nameOf(pod), gracePeriodSeconds: grace, attempts: attempt + 1 }, 'pod evicted')
         report.evicted.push(nameOf(pod))
@@ -135,7 +140,11 @@ export async function drainNode (options: DrainOptions, deps: DrainDeps): Promis
         return
       }
       const limit = Math.max(1, (deleteAt ?? stopAt) - t)
-      await sleep(Math.min(evictionBackoffMs(attempt), limit))
+      if (progress !== seenProgress) {
+        seenProgress = progress
+        backoffStep = 0
+      }
+      await sleep(Math.min(evictionBackoffMs(backoffStep++), limit))
     }
   }
 
