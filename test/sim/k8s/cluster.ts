@@ -17,7 +17,7 @@ import { matchesFields, matchesLabelSelector, matchesRequirements, parseFieldSel
 import { alreadyExists, ApiError, badRequest, conflict, internalError, notFound, success, tooManyRequests, type Status } from './status.ts'
 import { fromCoreEvent, toCoreEvent } from './events.ts'
 import { ObjectStore, type KubeObject, type StoreEvent } from './store.ts'
-import type { AdmissionAttributes } from './admission-rules.ts'
+import { isWebhookConfiguration, type AdmissionAttributes } from './admission-rules.ts'
 
 /** Runs mutating admission; returns the (possibly patched) object and warnings. */
 export type Admission = (request: {
@@ -138,7 +138,7 @@ export class Cluster {
   }
 
   async #admit (type: ResourceType, operation: 'CREATE' | 'UPDATE', subresource: string, object: KubeObject, oldObject: KubeObject | undefined, opts: WriteOptions): Promise<WriteResult> {
-    if (opts.admission === false || (type.group === MWC.group && type.plural.endsWith('webhookconfigurations'))) return { object, warnings: [] }
+    if (opts.admission === false || isWebhookConfiguration(type.group, type.plural)) return { object, warnings: [] }
     const options: Record<string, unknown> = { kind: operation === 'CREATE' ? 'CreateOptions' : 'UpdateOptions', apiVersion: 'meta.k8s.io/v1' }
     if (opts.fieldManager !== undefined) options.fieldManager = opts.fieldManager
     const request: Parameters<Admission>[0] = {

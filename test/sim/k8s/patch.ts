@@ -16,12 +16,6 @@
 import jsonpatch from 'fast-json-patch'
 import { ApiError, badRequest, unsupportedMediaType } from './status.ts'
 
-/** The patch content types the simulator applies. */
-export const PATCH_TYPES = ['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json'] as const
-
-/** One of PATCH_TYPES. */
-export type PatchType = typeof PATCH_TYPES[number]
-
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
 type JsonObject = { [k: string]: Json }
 

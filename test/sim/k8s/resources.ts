@@ -147,10 +147,3 @@ export function parsePath (pathname: string): ParsedPath {
 function served (group: string): boolean {
   return RESOURCES.some(r => r.group === group)
 }
-
-/** The request path of an object or collection (used for selfLink-free logging and kubeconfig docs). */
-export function pathOf (type: ResourceType, namespace?: string, name?: string): string {
-  const base = type.group === '' ? `/api/${type.version}` : `/apis/${type.group}/${type.version}`
-  const ns = type.namespaced && namespace !== undefined ? `/namespaces/${namespace}` : ''
-  return `${base}${ns}/${type.plural}${name === undefined ? '' : `/${name}`}`
-}

@@ -13,7 +13,6 @@ import { writeFile } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import { KubeConfig } from '@kubernetes/client-node'
 import { createLogger, type Logger } from '../../../webhook/common/logger.ts'
-import { generateCertificates } from '../../../certs/generate.ts'
 import { admit, type ServiceRef, type ServiceUrlResolver } from './admission.ts'
 import { Cluster, type DeleteOptions, type WriteOptions } from './cluster.ts'
 import { Controllers } from './controllers.ts'
@@ -255,6 +254,8 @@ export async function startKubeSim (opts: KubeSimOptions = {}): Promise<KubeSim>
   let caPem: string | undefined
   let server: Server
   if (opts.tls === true) {
+    // Loaded only when needed: certificate generation pulls in selfsigned.
+    const { generateCertificates } = await import('../../../certs/generate.ts')
     const certs = await generateCertificates({ service: 'kubernetes', namespace: 'default', hosts: ['localhost', '127.0.0.1', host], days: 1, keyType: 'ecdsa' })
     caPem = certs.ca.cert
     server = createHttpsServer({ cert: certs.serving.cert, key: certs.serving.key }, handler) as unknown as Server
