@@ -103,6 +103,26 @@ export async function startAgent (config: AgentConfig, deps: AgentDeps): Promise
     onError: (path, reason) => metrics.imdsErrors.inc({ path, reason })
   })
   const client = new NodeClient(deps.kubeConfig, config.nodeName, createApiGate(config.kubeApiQps, config.kubeApiBurst, config.drainParallelism, now, sleep), now)
+  // Ops servers first (probes and metrics, one server when they share a port),
+  // so liveness holds while a slow or absent IMDS is asked for the metadata.
+  const servers: FastifyInstance[] = []
+  const opsUrls: RunningAgent['opsUrls'] = {}
+  const staleAfterMs = Math.max(30_000, config.pollInterval * 5)
+  const notReadyReason = (): string | undefined => {
+    const last = metrics.lastImdsSuccess.get() * 1000
+    if (monitoredKinds(config).length > 0 && now() - last > staleAfterMs) return last === 0 ? 'no successful IMDS poll yet' : `no successful IMDS poll for ${Math.round((now() - last) / 1000)}s`
+    return undefined
+  }
+  const unhealthyReason = (): string | undefined => abort.signal.aborted ? 'stopping' : undefined
+  const wanted = new Map<number, Array<'probes' | 'metrics'>>()
+  if (config.enableProbesServer) wanted.set(config.probesServerPort, ['probes'])
+  if (config.enablePrometheusServer) wanted.set(config.prometheusServerPort, [...(wanted.get(config.prometheusServerPort) ?? []), 'metrics'])
+  for (const [port, roles] of wanted) {
+    const app = buildOpsServer({ registry: metrics.registry, notReadyReason, unhealthyReason })
+    const address = await app.listen({ port, host: deps.opsHost ?? '0.0.0.0' })
+    servers.push(app)
+    for (const role of roles) opsUrls[role] = address
+  }
   const metadata = await imds.readNodeMetadata()
   logger.info({ metadata }, 'instance metadata read')
   const ctx: HandlerContext = {
@@ -196,25 +216,6 @@ export async function startAgent (config: AgentConfig, deps: AgentDeps): Promise
   }
   scheduleNodeTick()
 
-  // Ops servers: probes and metrics, one server when they share a port.
-  const servers: FastifyInstance[] = []
-  const opsUrls: RunningAgent['opsUrls'] = {}
-  const staleAfterMs = Math.max(30_000, config.pollInterval * 5)
-  const notReadyReason = (): string | undefined => {
-    const last = metrics.lastImdsSuccess.get() * 1000
-    if (monitors.length > 0 && now() - last > staleAfterMs) return last === 0 ? 'no successful IMDS poll yet' : `no successful IMDS poll for ${Math.round((now() - last) / 1000)}s`
-    return undefined
-  }
-  const unhealthyReason = (): string | undefined => abort.signal.aborted ? 'stopping' : undefined
-  const wanted = new Map<number, Array<'probes' | 'metrics'>>()
-  if (config.enableProbesServer) wanted.set(config.probesServerPort, ['probes'])
-  if (config.enablePrometheusServer) wanted.set(config.prometheusServerPort, [...(wanted.get(config.prometheusServerPort) ?? []), 'metrics'])
-  for (const [port, roles] of wanted) {
-    const app = buildOpsServer({ registry: metrics.registry, notReadyReason, unhealthyReason })
-    const address = await app.listen({ port, host: deps.opsHost ?? '0.0.0.0' })
-    servers.push(app)
-    for (const role of roles) opsUrls[role] = address
-  }
   logger.info({ monitors: monitors.map(m => m.kind), opsUrls, dryRun: config.dryRun }, 'agent started')
 
   return {
