@@ -34,8 +34,6 @@ export interface LocalWebhook {
   caPem: string
   /** `https://127.0.0.1:<port>`. */
   url: string
-  /** Where tls.crt/tls.key/ca.crt were written. */
-  certDir: string
   stop: () => Promise<void>
 }
 
@@ -53,7 +51,6 @@ export async function startLocalWebhook (config: Manifest, logger: Logger): Prom
       webhook,
       caPem: set.ca.cert,
       url: `https://127.0.0.1:${webhook.port}`,
-      certDir,
       stop: async () => { await webhook.stop(); await rm(certDir, { recursive: true, force: true }) }
     }
   } catch (err) {
@@ -72,7 +69,6 @@ export async function registerWebhook (kubeConfig: KubeConfig, config: Manifest,
 export interface EmbeddedCluster {
   sim: KubeSim
   local: LocalWebhook
-  config: Manifest
   close: () => Promise<void>
 }
 
@@ -116,5 +112,5 @@ export async function startEmbeddedCluster (timing: EmbeddedTiming, logger: Logg
     await close()
     throw err
   }
-  return { sim, local, config, close }
+  return { sim, local, close }
 }

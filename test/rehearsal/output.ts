@@ -16,8 +16,6 @@ export interface Narrator {
   /** Shows progress from `read` until `stopProgress`. */
   startProgress: (read: () => DrainProgress) => void
   stopProgress: () => void
-  /** Prints text as is (the report). */
-  raw: (text: string) => void
 }
 
 /** What a narrator writes to. */
@@ -32,8 +30,7 @@ export const SILENT_NARRATOR: Narrator = {
   heading: () => {},
   setOrigin: () => {},
   startProgress: () => {},
-  stopProgress: () => {},
-  raw: () => {}
+  stopProgress: () => {}
 }
 
 /** How often the TTY progress line is redrawn. */
@@ -82,7 +79,6 @@ export function createNarrator (target: NarratorTarget, origin: number): Narrato
       read = undefined
       clear()
       shown = ''
-    },
-    raw: text => print(text)
+    }
   }
 }
