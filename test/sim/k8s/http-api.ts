@@ -294,7 +294,9 @@ export function createHttpApi (deps: HttpApiDeps): (req: IncomingMessage, res: S
     }
     let answer: Reply | undefined
     try {
-      answer = parsed.kind === 'resource' ? await resourceRequest(method, parsed.path, url.searchParams, req, res, record) : discovery(url.pathname)
+      answer = parsed.kind === 'resource'
+        ? await resourceRequest(method, parsed.path, url.searchParams, req, res, record)
+        : method === 'GET' ? discovery(url.pathname) : reply(404, NOT_FOUND)
     } catch (err) {
       if (err instanceof ApiError) answer = reply(err.status.code, err.status)
       else {
