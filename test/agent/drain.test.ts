@@ -138,3 +138,40 @@ t.test('an aborted drain stops and says it handed over', async t => {
   t.match(summarizeDrain(r), /handed over/)
   t.equal(c.calls.length, 1)
 })
+
+/** Virtual time: sleeps resolve in time order once every task is waiting, so concurrent retries interleave as they would for real. */
+function virtualTime (): { now: () => number, sleep: (ms: number) => Promise<void> } {
+  let now = 0
+  let pending = false
+  const sleepers: Array<{ at: number, seq: number, wake: () => void }> = []
+  let seq = 0
+  const advance = (): void => {
+    if (pending) return
+    pending = true
+    setImmediate(() => {
+      pending = false
+      sleepers.sort((a, b) => a.at - b.at || a.seq - b.seq)
+      const next = sleepers.shift()
+      if (next === undefined) return
+      now = next.at
+      next.wake()
+      advance()
+    })
+  }
+  return { now: () => now, sleep: ms => new Promise<void>(resolve => { sleepers.push({ at: now + ms, seq: seq++, wake: resolve }); advance() }) }
+}
+
+t.test('when another eviction gets through, blocked pods start their backoff over', async t => {
+  const time = virtualTime()
+  let allowAt = 0
+  const accepted: Record<string, number> = {}
+  const c = fakeCluster([pod('x'), pod('y'), pod('z')], name => {
+    if (time.now() < allowAt) return { outcome: 'blocked', status: 429, message: 'budget', pdb: 'p' }
+    allowAt = time.now() + 300
+    accepted[name] = time.now()
+    return { outcome: 'accepted' }
+  })
+  const r = await drainNode(spotOptions, { ...c.deps, now: time.now, sleep: time.sleep })
+  t.same(r.evicted.length, 3)
+  t.same(accepted, { x: 0, y: 750, z: 1500 }, 'z retried 250 ms after y got through instead of waiting its full 1 s step')
+})
