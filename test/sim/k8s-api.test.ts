@@ -369,3 +369,59 @@ t.test('kubectl-style Table requests get server-side printed columns', async t =
   const plain = await (await fetch(`${s.url}/api/v1/nodes/spot-a`)).json() as any
   t.equal(plain.kind, 'Node', 'without the Accept header the object itself comes back')
 })
+
+t.test('finalizers hold a deleted object until they are removed; Orphan keeps dependents', async t => {
+  const s = await sim(t, { controllers: { replicaSets: false } })
+  const core = s.kubeConfig.makeApiClient(k8s.CoreV1Api)
+  await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'held', finalizers: ['example.com/hold'] } } })
+  await core.deleteNamespacedConfigMap({ namespace: 'default', name: 'held' })
+  const held = await core.readNamespacedConfigMap({ namespace: 'default', name: 'held' })
+  t.ok(held.metadata?.deletionTimestamp, 'still there, marked for deletion')
+  await core.patchNamespacedConfigMap({ namespace: 'default', name: 'held', body: [{ op: 'remove', path: '/metadata/finalizers' }] }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch))
+  t.equal(s.get('ConfigMap', 'default', 'held'), undefined, 'gone once the last finalizer is removed')
+
+  const rs = await s.create({ apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { name: 'rs', namespace: 'default' }, spec: { replicas: 1, selector: { matchLabels: { a: 'b' } }, template: { metadata: { labels: { a: 'b' } }, spec: { containers: [{ name: 'c', image: 'i' }] } } } })
+  const ref = { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'rs', uid: rs.metadata.uid!, controller: true }
+  await s.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'kept', namespace: 'default', ownerReferences: [ref] }, spec: { containers: [{ name: 'c', image: 'i' }] } })
+  await s.kubeConfig.makeApiClient(k8s.AppsV1Api).deleteNamespacedReplicaSet({ namespace: 'default', name: 'rs', propagationPolicy: 'Orphan' })
+  t.same(s.get('Pod', 'default', 'kept')?.metadata.ownerReferences, [], 'the orphan loses its owner reference but stays')
+})
+
+t.test('deleting a namespace removes its contents; status updates only touch status', async t => {
+  const s = await sim(t)
+  const core = s.kubeConfig.makeApiClient(k8s.CoreV1Api)
+  await core.createNamespace({ body: { metadata: { name: 'gone' } } })
+  await core.createNamespacedSecret({ namespace: 'gone', body: { metadata: { name: 's' } } })
+  const ns = await core.deleteNamespace({ name: 'gone' }) as unknown as k8s.V1Namespace
+  t.equal(ns.status?.phase, 'Terminating')
+  t.equal((await failure(core.readNamespacedSecret({ namespace: 'gone', name: 's' }))).code, 404)
+  t.equal((await failure(core.readNamespace({ name: 'gone' }))).code, 404)
+
+  const node = await core.readNode({ name: 'spot-a' })
+  node.metadata!.labels = { ...node.metadata!.labels, ignored: 'yes' }
+  node.status!.conditions = [{ type: 'Ready', status: 'False', reason: 'KubeletNotReady' }]
+  const updated = await core.replaceNodeStatus({ name: 'spot-a', body: node })
+  t.equal(updated.status?.conditions?.[0]?.status, 'False')
+  t.equal(updated.metadata?.labels?.ignored, undefined, 'labels sent to /status are ignored')
+  node.status!.conditions = []
+  node.metadata!.resourceVersion = updated.metadata?.resourceVersion
+  const main = await core.replaceNode({ name: 'spot-a', body: node })
+  t.equal(main.status?.conditions?.[0]?.status, 'False', 'status sent to the main resource is ignored')
+})
+
+t.test('a watch from a resourceVersion older than the kept history ends with 410 Expired', async t => {
+  const s = await sim(t, { controllers: { daemonSets: false, replicaSets: false, deployments: false, kubelet: false, disruption: false } })
+  const start = s.get('Node', undefined, 'spot-a')!.metadata.resourceVersion
+  for (let i = 0; i < 5001; i++) {
+    const node = s.get('Node', undefined, 'spot-a')!
+    await s.update({ ...node, metadata: { ...node.metadata, annotations: { i: String(i) } } })
+  }
+  const res = await fetch(`${s.url}/api/v1/nodes?watch=true&resourceVersion=${start}`)
+  t.equal(res.status, 200)
+  t.match(JSON.parse((await res.text()).trim()), { type: 'ERROR', object: { kind: 'Status', code: 410, reason: 'Expired' } })
+  const abort = new AbortController()
+  const recent = await fetch(`${s.url}/api/v1/nodes?watch=true&resourceVersion=${Number(s.cluster.store.resourceVersion) - 1}`, { signal: abort.signal })
+  const first = await recent.body!.getReader().read()
+  abort.abort()
+  t.match(JSON.parse(new TextDecoder().decode(first.value).trim()), { type: 'MODIFIED', object: { metadata: { name: 'spot-a', annotations: { i: '5000' } } } }, 'a recent resourceVersion replays what followed it')
+})
