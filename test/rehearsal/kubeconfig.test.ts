@@ -65,3 +65,16 @@ t.test('--kubeconfig on a cluster without Spot nodes fails with a message saying
   t.match(formatReport(report), /Rehearsal FAILED:\n {2}- no node is labelled lifecycle=Ec2Spot; label your Spot nodes \(kubectl label node NAME lifecycle=Ec2Spot\)/)
   t.same(sim.list('Namespace').map(n => n.metadata.name).filter(n => n.startsWith('spot-rehearsal')), [], 'nothing was created')
 })
+
+t.test('--kubeconfig naming an unreachable cluster fails with the connection error', async t => {
+  const sim = await startKubeSim()
+  const dir = await mkdtemp(join(tmpdir(), 'spot-rehearsal-test-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  await sim.writeKubeconfig(join(dir, 'kubeconfig'))
+  await sim.close()
+  const parsed = parseOptions(REHEARSAL_OPTIONS, ['--kubeconfig', join(dir, 'kubeconfig')], {})
+  if (parsed.help) throw new Error('unexpected --help')
+  const report = await runRehearsal(parsed.values, SILENT_NARRATOR)
+  t.equal(report.ok, false)
+  t.match(report.failures.join('\n'), /ECONNREFUSED|fetch failed|connect/)
+})

@@ -54,17 +54,25 @@ export class ClusterObserver {
   async start (kubeConfig: KubeConfig, pdbNamespace: string): Promise<void> {
     const watch = new Watch(kubeConfig)
     // Like an informer: a watch that ends (client-node closes one after 30 s without data) is
-    // opened again from the last resourceVersion seen, so nothing is missed or replayed.
+    // opened again from the last resourceVersion seen, so nothing is missed or replayed; a
+    // failure to open it again fails the run.
     const open = async <T extends { metadata?: { resourceVersion?: string } }>(path: string, query: Record<string, string>, apply: (type: string, obj: T) => void, resourceVersion?: string): Promise<void> => {
       let last = resourceVersion
+      let received = false
       const req = await watch.watch(path, { ...query, ...(last === undefined ? {} : { resourceVersion: last }) }, (type: string, obj: T) => {
         if (type === 'ERROR') { this.#fail(new Error(`watch ${path} reported an error: ${JSON.stringify(obj)}`)); return }
+        received = true
         last = obj.metadata?.resourceVersion ?? last
         apply(type, obj)
         this.#changed()
       }, (err: unknown) => {
         if (this.#stopped) return
-        if (last === undefined) { this.#fail(new Error(`watch ${path} ended${err instanceof Error ? `: ${err.message}` : ''}`)); return }
+        const quiet = err instanceof Error && err.name === 'TimeoutError'
+        if (err !== null && err !== undefined && !quiet && !received) {
+          this.#fail(new Error(`watch ${path} failed: ${err instanceof Error ? err.message : String(err)}`))
+          return
+        }
+        // Without a resourceVersion nothing was seen yet, so listing again replays nothing.
         open(path, query, apply, last).catch((e: Error) => this.#fail(new Error(`watch ${path} could not be opened again: ${e.message}`)))
       })
       this.#requests.push(req)
