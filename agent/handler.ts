@@ -155,7 +155,7 @@ export async function handleNotice (notice: Notice, ctx: HandlerContext): Promis
       type: report === undefined || report.complete ? 'Normal' : 'Warning'
     })
   }
-  await notify(ctx, log, notice, report, result, startedAt)
+  if (recorded?.notified !== true) await notify(ctx, log, notice, report, result, startedAt)
   if (notice.rehearsal === true) await endRehearsal(ctx, log, notice)
   return 'done'
 }
