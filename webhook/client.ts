@@ -1,7 +1,7 @@
 /**
  * A minimal HTTPS JSON client calling the webhook the way the API server does:
  * verifying the certificate against a CA bundle for the Service's DNS name,
- * whatever address it connects to. Used by the demo and the benchmark.
+ * whatever address it connects to. Used by the benchmark and tests.
  */
 import { request, type Agent } from 'node:https'
 import type { TLSSocket } from 'node:tls'
