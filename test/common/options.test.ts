@@ -88,3 +88,14 @@ t.test('help lists every flag with its variable and default', async t => {
   t.match(help, '--help, -h')
   for (const spec of Object.values(specs)) t.match(help, spec.help)
 })
+
+t.test('an empty secret default is shown as empty, a set one is redacted', async t => {
+  const s = {
+    headers: option({ flag: 'headers', env: 'HEADERS', default: {} as Record<string, string>, help: 'h', parse: keyValues, secret: true }),
+    token: option({ flag: 'token', env: 'TOKEN', default: 'abc', help: 't', parse: text, secret: true })
+  }
+  const help = formatHelp('p', 's', s)
+  t.match(help, '--headers  (env HEADERS, default "")')
+  t.match(help, '--token  (env TOKEN, default <redacted>)')
+  t.notMatch(help, 'abc')
+})

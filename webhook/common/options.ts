@@ -176,6 +176,10 @@ export function parseOptions<S extends OptionSpecs> (specs: S, argv: readonly st
   return { help: false, values: values as OptionValues<S> }
 }
 
+function isUnset (value: unknown): boolean {
+  return value === undefined || value === '' || (typeof value === 'object' && value !== null && Object.keys(value).length === 0)
+}
+
 function show (value: unknown): string {
   if (value === undefined) return 'unset'
   if (Array.isArray(value)) return value.join(',')
@@ -187,7 +191,7 @@ function show (value: unknown): string {
 export function formatHelp (program: string, summary: string, specs: OptionSpecs): string {
   const lines = [`Usage: ${program} [flags]`, '', summary, '', 'Flags (each also read from the environment variable shown; a flag wins):']
   for (const spec of Object.values(specs)) {
-    const shown = spec.shownDefault ?? (spec.secret === true && spec.default !== undefined && spec.default !== '' ? '<redacted>' : show(spec.default))
+    const shown = spec.shownDefault ?? (spec.secret === true && !isUnset(spec.default) ? '<redacted>' : show(spec.default))
     lines.push(`  --${spec.flag}  (env ${spec.env}, default ${shown === '' ? '""' : shown})`, `      ${spec.help}`)
   }
   lines.push('  --help, -h', '      Print this help and exit.')
@@ -199,8 +203,7 @@ export function loggable<S extends OptionSpecs> (specs: S, values: OptionValues<
   const out: Record<string, unknown> = {}
   for (const [key, spec] of Object.entries(specs)) {
     const v = (values as Record<string, unknown>)[key]
-    const empty = v === undefined || v === '' || (typeof v === 'object' && v !== null && Object.keys(v).length === 0)
-    out[key] = spec.secret === true && !empty ? '<redacted>' : v
+    out[key] = spec.secret === true && !isUnset(v) ? '<redacted>' : v
   }
   return out
 }
