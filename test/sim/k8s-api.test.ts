@@ -425,3 +425,17 @@ t.test('a watch from a resourceVersion older than the kept history ends with 410
   abort.abort()
   t.match(JSON.parse(new TextDecoder().decode(first.value).trim()), { type: 'MODIFIED', object: { metadata: { name: 'spot-a', annotations: { i: '5000' } } } }, 'a recent resourceVersion replays what followed it')
 })
+
+t.test('kubectl create namespace (a protobuf body) creates the namespace; unknown protobuf kinds are a 415', async t => {
+  const s = await sim(t)
+  // The body kubectl 1.32 sends for `kubectl create ns demo`.
+  const body = Buffer.from('6b3873000a0f0a02763112094e616d657370616365121c0a140a0464656d6f12001a0022002a0032003800420012001a020a001a002200', 'hex')
+  const res = await fetch(`${s.url}/api/v1/namespaces?fieldManager=kubectl-create`, { method: 'POST', body, headers: { 'content-type': 'application/vnd.kubernetes.protobuf', accept: 'application/vnd.kubernetes.protobuf,application/json' } })
+  t.equal(res.status, 201)
+  t.equal(res.headers.get('content-type'), 'application/json', 'answers in JSON, which the client accepts')
+  t.match(await res.json(), { kind: 'Namespace', metadata: { name: 'demo', labels: { 'kubernetes.io/metadata.name': 'demo' } }, status: { phase: 'Active' } })
+  const deployment = Buffer.concat([Buffer.from('6b3873000a', 'hex'), Buffer.from([21, 0x0a, 7, ...Buffer.from('apps/v1'), 0x12, 10, ...Buffer.from('Deployment')])])
+  const unknown = await fetch(`${s.url}/apis/apps/v1/namespaces/demo/deployments`, { method: 'POST', body: deployment, headers: { 'content-type': 'application/vnd.kubernetes.protobuf' } })
+  t.equal(unknown.status, 415)
+  t.match((await unknown.json() as any).message, /does not decode protobuf bodies of apps\/v1 Deployment/)
+})

@@ -232,3 +232,19 @@ t.test('events convert between core/v1 and events.k8s.io/v1 field names', async 
   t.same(eventCauses({ ...modern, metadata: { name: 'e', namespace: 'team' } }, 'events.k8s.io').map(c => c.field), ['regarding.namespace'], 'node events belong in default')
   t.same(eventCauses({ metadata: { name: 'e', namespace: 'default' }, regarding: {} }, 'events.k8s.io').map(c => c.field), ['eventTime', 'reportingController', 'reportingInstance', 'action', 'reason', 'type'])
 })
+
+/** Bodies captured from `kubectl create secret generic s1 -n demo --from-literal=k=v` and `kubectl create ns demo` (kubectl 1.32). */
+const KUBECTL_PROTOBUF = {
+  secret: '6b3873000a0c0a027631120653656372657412220a160a02733112001a0464656d6f22002a0032003800420012060a016b1201761a001a002200',
+  namespace: '6b3873000a0f0a02763112094e616d657370616365121c0a140a0464656d6f12001a0022002a0032003800420012001a020a001a002200'
+}
+
+t.test('protobuf bodies from kubectl decode into the JSON objects they stand for', async t => {
+  const { decodeProtobufObject } = await import('./k8s/protobuf.ts')
+  t.same(decodeProtobufObject(Buffer.from(KUBECTL_PROTOBUF.secret, 'hex')), { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's1', namespace: 'demo' }, data: { k: Buffer.from('v').toString('base64') } })
+  t.same(decodeProtobufObject(Buffer.from(KUBECTL_PROTOBUF.namespace, 'hex')), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'demo' }, spec: {} })
+  const err = t.throws(() => decodeProtobufObject(Buffer.from('6b387300', 'hex'))) as ApiError
+  t.equal(err.status.code, 415, 'an envelope without a known kind is unsupported')
+  t.equal((t.throws(() => decodeProtobufObject(Buffer.from('{}'))) as ApiError).status.code, 415)
+  t.equal((t.throws(() => decodeProtobufObject(Buffer.from('6b3873000aff', 'hex'))) as ApiError).status.code, 400, 'a truncated body is a 400')
+})

@@ -45,6 +45,7 @@ export function group (name: string): Record<string, unknown> | undefined {
 function resourceEntries (r: ResourceType): Array<Record<string, unknown>> {
   const main: Record<string, unknown> = { name: r.plural, singularName: r.singular, namespaced: r.namespaced, kind: r.kind, verbs: VERBS }
   if (r.shortNames !== undefined) main.shortNames = r.shortNames
+  if (r.categories !== undefined) main.categories = r.categories
   const subs = (r.subresources ?? []).map(sub => sub === 'eviction'
     ? { name: `${r.plural}/eviction`, singularName: '', namespaced: true, group: 'policy', version: 'v1', kind: 'Eviction', verbs: ['create'] }
     : { name: `${r.plural}/${sub}`, singularName: '', namespaced: r.namespaced, kind: r.kind, verbs: ['get', 'patch', 'update'] })

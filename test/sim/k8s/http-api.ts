@@ -10,6 +10,7 @@ import type { Cluster } from './cluster.ts'
 import { coreVersions, group, groupList, openApiDocument, openApiIndex, resourceList, SIM_VERSION } from './discovery.ts'
 import type { FaultTable, Verb } from './faults.ts'
 import { apiVersionOf, parsePath, type ResourcePath } from './resources.ts'
+import { decodeProtobufObject, PROTOBUF_CONTENT_TYPE } from './protobuf.ts'
 import { toTable, wantsTable } from './tables.ts'
 import { matchesFields, matchesRequirements, parseFieldSelector, parseLabelSelector } from './selectors.ts'
 import { ApiError, badRequest, internalError, methodNotSupported, statusForCode, unsupportedMediaType, type Status } from './status.ts'
@@ -60,11 +61,20 @@ interface Reply {
   code: number
   body: unknown
   warnings: string[]
+  /** Set for bodies that are sent as-is (not JSON). */
+  contentType?: string
 }
 
 function reply (code: number, body: unknown, warnings: string[] = []): Reply {
   return { code, body, warnings }
 }
+
+/**
+ * `GET /openapi/v2`: an empty protobuf OpenAPI v2 document. Clients that validate
+ * manifests client-side (helm, kubectl when the v3 index does not know a kind)
+ * download it and skip validation for kinds it does not describe.
+ */
+const EMPTY_OPENAPI_V2: Reply = { code: 200, body: '', warnings: [], contentType: 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf' }
 
 function readBody (req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -86,6 +96,7 @@ function parseJson (body: Buffer, contentType: string, required: boolean): any {
     return undefined
   }
   const base = contentType.split(';')[0]!.trim().toLowerCase()
+  if (base === PROTOBUF_CONTENT_TYPE) return decodeProtobufObject(body)
   if (base !== '' && base !== 'application/json' && !base.endsWith('+json') && base !== '*/*') throw unsupportedMediaType(contentType)
   try {
     return JSON.parse(body.toString('utf8'))
@@ -243,6 +254,7 @@ export function createHttpApi (deps: HttpApiDeps): (req: IncomingMessage, res: S
     if (['/healthz', '/readyz', '/livez'].includes(pathname)) return reply(200, 'ok')
     if (pathname === '/api' || pathname === '/api/') return reply(200, coreVersions(deps.serverAddress()))
     if (pathname === '/apis' || pathname === '/apis/') return reply(200, groupList())
+    if (pathname === '/openapi/v2') return EMPTY_OPENAPI_V2
     if (pathname === '/openapi/v3' || pathname === '/openapi/v3/') return reply(200, openApiIndex())
     if (pathname.startsWith('/openapi/v3/')) {
       const doc = openApiDocument(pathname.slice('/openapi/v3/'.length))
@@ -258,7 +270,7 @@ export function createHttpApi (deps: HttpApiDeps): (req: IncomingMessage, res: S
   function send (res: ServerResponse, answer: Reply): void {
     if (answer.warnings.length > 0) res.setHeader('warning', answer.warnings.map(warningHeader))
     if (typeof answer.body === 'string') {
-      res.writeHead(answer.code, { 'content-type': 'text/plain; charset=utf-8' })
+      res.writeHead(answer.code, { 'content-type': answer.contentType ?? 'text/plain; charset=utf-8' })
       res.end(answer.body)
       return
     }

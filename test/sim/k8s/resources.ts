@@ -20,6 +20,8 @@ export interface ResourceType {
   subresources?: string[]
   /** Field selector keys accepted besides metadata.name / metadata.namespace. */
   fields?: string[]
+  /** Discovery categories (`kubectl get all`). */
+  categories?: string[]
 }
 
 const core = (plural: string, kind: string, namespaced: boolean, extra: Partial<ResourceType> = {}): ResourceType =>
@@ -36,6 +38,7 @@ export const RESOURCES: readonly ResourceType[] = [
   core('nodes', 'Node', false, { shortNames: ['no'], subresources: ['status'], fields: ['spec.unschedulable'] }),
   core('pods', 'Pod', true, {
     shortNames: ['po'],
+    categories: ['all'],
     subresources: ['status', 'eviction'],
     fields: ['spec.nodeName', 'spec.restartPolicy', 'spec.schedulerName', 'spec.serviceAccountName', 'spec.hostNetwork', 'status.phase', 'status.podIP', 'status.nominatedNodeName']
   }),
@@ -46,14 +49,15 @@ export const RESOURCES: readonly ResourceType[] = [
   core('secrets', 'Secret', true, { fields: ['type'] }),
   core('configmaps', 'ConfigMap', true, { shortNames: ['cm'] }),
   core('serviceaccounts', 'ServiceAccount', true, { shortNames: ['sa'] }),
-  core('services', 'Service', true, { shortNames: ['svc'], subresources: ['status'] }),
+  core('services', 'Service', true, { shortNames: ['svc'], subresources: ['status'], categories: ['all'] }),
   core('endpoints', 'Endpoints', true, { shortNames: ['ep'] }),
   grouped('events.k8s.io', 'v1', 'events', 'Event', true, { shortNames: ['ev'], fields: ['regarding.kind', 'regarding.namespace', 'regarding.name', 'regarding.uid', 'reason', 'reportingController', 'type'] }),
   grouped('policy', 'v1', 'poddisruptionbudgets', 'PodDisruptionBudget', true, { shortNames: ['pdb'], subresources: ['status'] }),
-  grouped('apps', 'v1', 'daemonsets', 'DaemonSet', true, { shortNames: ['ds'], subresources: ['status'] }),
-  grouped('apps', 'v1', 'replicasets', 'ReplicaSet', true, { shortNames: ['rs'], subresources: ['status'] }),
-  grouped('apps', 'v1', 'deployments', 'Deployment', true, { shortNames: ['deploy'], subresources: ['status'] }),
-  grouped('batch', 'v1', 'jobs', 'Job', true, { subresources: ['status'] }),
+  grouped('apps', 'v1', 'daemonsets', 'DaemonSet', true, { shortNames: ['ds'], subresources: ['status'], categories: ['all'] }),
+  grouped('apps', 'v1', 'replicasets', 'ReplicaSet', true, { shortNames: ['rs'], subresources: ['status'], categories: ['all'] }),
+  grouped('apps', 'v1', 'deployments', 'Deployment', true, { shortNames: ['deploy'], subresources: ['status'], categories: ['all'] }),
+  grouped('batch', 'v1', 'jobs', 'Job', true, { subresources: ['status'], categories: ['all'] }),
+  grouped('batch', 'v1', 'cronjobs', 'CronJob', true, { shortNames: ['cj'], subresources: ['status'], categories: ['all'] }),
   grouped('coordination.k8s.io', 'v1', 'leases', 'Lease', true),
   grouped('admissionregistration.k8s.io', 'v1', 'mutatingwebhookconfigurations', 'MutatingWebhookConfiguration', false),
   grouped('admissionregistration.k8s.io', 'v1', 'validatingwebhookconfigurations', 'ValidatingWebhookConfiguration', false),
