@@ -126,3 +126,16 @@ t.test('an eviction with deleteOptions.gracePeriodSeconds=0 removes the pod at o
   await core.createNamespacedPodEviction({ name: pod!, namespace: 'default', body: { ...eviction(pod!), deleteOptions: { gracePeriodSeconds: 0 } } })
   t.equal(s.get('Pod', 'default', pod!), undefined)
 })
+
+t.test('an eviction naming another uid is a 409 Conflict, checked before the budget', async t => {
+  const s = await sim(t, { controllers: { kubelet: false } })
+  const core = s.kubeConfig.makeApiClient(k8s.CoreV1Api)
+  const [pod] = await webReplicas(s, 1, name => markReady(s, name))
+  await s.create({ apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'none', namespace: 'default' }, spec: { maxUnavailable: 0, selector: { matchLabels: { app: 'web' } } } })
+  const stale = await failure(core.createNamespacedPodEviction({ name: pod!, namespace: 'default', body: { ...eviction(pod!), deleteOptions: { preconditions: { uid: 'an-older-pod' } } } }))
+  t.equal(stale.code, 409)
+  t.match(stale.body.message, /Precondition failed: UID in precondition: an-older-pod/)
+  const uid = s.get('Pod', 'default', pod!)!.metadata.uid
+  const blocked = await failure(core.createNamespacedPodEviction({ name: pod!, namespace: 'default', body: { ...eviction(pod!), deleteOptions: { preconditions: { uid } } } }))
+  t.equal(blocked.code, 429, 'with the right uid the budget decides')
+})

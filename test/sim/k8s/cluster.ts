@@ -399,6 +399,11 @@ export class Cluster {
     }
     const pod = this.store.require(POD, namespace, name)
     const deleteOptions = (eviction?.deleteOptions ?? {}) as DeleteOptions
+    // Preconditions (e.g. the uid of the pod the caller meant) are checked before any budget.
+    const pre = deleteOptions.preconditions
+    if (pre?.uid !== undefined && pre.uid !== pod.metadata.uid) {
+      throw conflict(POD, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${pod.metadata.uid}`)
+    }
     const done = (): WriteResult<Status> => {
       this.delete(POD, namespace, name, { ...deleteOptions, dryRun: opts.dryRun === true })
       return { object: success(201), warnings: [] }

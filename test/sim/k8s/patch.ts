@@ -116,9 +116,9 @@ export function applyJsonPatch (target: unknown, ops: unknown): unknown {
   if (!Array.isArray(ops)) throw badRequest('json patch: the body must be a JSON array of operations')
   try {
     return jsonpatch.applyPatch(structuredClone(target), ops as jsonpatch.Operation[], true, false).newDocument
-  } catch (err) {
-    const message = err instanceof Error ? err.message.split('\n')[0]! : String(err)
-    throw new ApiError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `the server rejected our request due to an error in our request: ${message}`, reason: 'Invalid', code: 422 })
+  } catch {
+    // The API server answers NewGenericServerResponse(422, ...): a generic message, no details.
+    throw new ApiError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'the server rejected our request due to an error in our request', reason: 'Invalid', code: 422 })
   }
 }
 
