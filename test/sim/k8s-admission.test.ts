@@ -239,6 +239,11 @@ t.test('service references resolve through webhookServiceUrl and verify <service
   const created = await s.kubeConfig.makeApiClient(k8s.AppsV1Api).createNamespacedDaemonSet({ namespace: 'labelled', body: daemonSet('labelled') })
   t.same(created.spec?.template.spec?.nodeSelector, { lifecycle: 'Ec2Spot' })
   t.same(calls, [{ namespace: 'hooks', name: 'stub', path: '/mutate', port: 443 }])
+  await s.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'other', labels: { 'spot-handler.io/inject': 'enabled' } } })
+  await webhookConfig(s, 'wrong-name', '', { clientConfig: { service: { namespace: 'hooks', name: 'not-stub', path: '/mutate' }, caBundle: caBundle((await certs).ca.cert) } })
+  const err = await failure(s.kubeConfig.makeApiClient(k8s.AppsV1Api).createNamespacedDaemonSet({ namespace: 'other', body: daemonSet('other') }))
+  t.equal(err.code, 500)
+  t.match(err.body.message, /failed calling webhook "wrong-name.spot-handler.io".*x509: certificate is not valid for not-stub.hooks.svc/, 'the certificate must name the service')
 })
 
 t.test('webhook configurations with a plain-http url are rejected as invalid', async t => {
