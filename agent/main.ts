@@ -7,6 +7,7 @@
  */
 import { ConfigError, loggable, readOptionsOrExit } from '../webhook/common/options.ts'
 import { createLogger } from '../webhook/common/logger.ts'
+import { stopOnSignals } from '../webhook/common/signals.ts'
 import { AGENT_OPTIONS, AGENT_PROGRAM, AGENT_SUMMARY, checkAgentConfig } from './config.ts'
 
 let config
@@ -23,12 +24,4 @@ const [{ KubeConfig }, { startAgent }] = await Promise.all([import('@kubernetes/
 const kubeConfig = new KubeConfig()
 kubeConfig.loadFromDefault()
 const agent = await startAgent(config, { kubeConfig, logger })
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => {
-    logger.info({ signal }, 'stopping')
-    agent.stop().then(() => { process.exitCode = 0 }, err => {
-      logger.error({ err }, 'error while stopping')
-      process.exitCode = 1
-    })
-  })
-}
+stopOnSignals(() => agent.stop(), { logger })

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** Entry point of `spot-webhook`: parse options, start, stop gracefully on SIGTERM/SIGINT. */
 import { readOptionsOrExit } from './common/options.ts'
+import { stopOnSignals } from './common/signals.ts'
 import { startWebhook } from './app.ts'
 import { WEBHOOK_OPTIONS, WEBHOOK_PROGRAM, WEBHOOK_SUMMARY } from './options.ts'
 
@@ -8,6 +9,4 @@ const webhook = await startWebhook(readOptionsOrExit(WEBHOOK_PROGRAM, WEBHOOK_SU
   process.stderr.write(`${WEBHOOK_PROGRAM}: cannot start: ${err.message}\n`)
   process.exit(1)
 })
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => { void webhook.stop().then(() => process.exit(0)) })
-}
+stopOnSignals(() => webhook.stop())

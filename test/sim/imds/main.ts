@@ -10,6 +10,7 @@
 import { pino } from 'pino'
 import { createLogger, LOG_LEVELS } from '../../../webhook/common/logger.ts'
 import { boolean, duration, nonEmpty, oneOf, option, optional, port, readOptionsOrExit } from '../../../webhook/common/options.ts'
+import { stopOnSignals } from '../../../webhook/common/signals.ts'
 import { formatImdsTime, SPOT_ACTIONS } from './formats.ts'
 import { startImdsSim } from './server.ts'
 
@@ -41,12 +42,7 @@ try {
   }
   log.info({ url: sim.url, imdsv2Only: config.imdsv2Only, instanceId: sim.instance.instanceId }, 'imds-sim listening')
   process.stdout.write(`${PROGRAM} listening on ${sim.url}\n`)
-  const stop = (signal: string): void => {
-    log.info({ signal }, 'imds-sim stopping')
-    sim.close().then(() => { process.exitCode = 0 }, err => { log.error({ err }, 'close failed'); process.exitCode = 1 })
-  }
-  process.once('SIGTERM', stop)
-  process.once('SIGINT', stop)
+  stopOnSignals(() => sim.close(), { logger: log, message: 'imds-sim stopping' })
 } catch (err) {
   log.error({ err }, 'imds-sim failed to start')
   process.stderr.write(`${PROGRAM}: ${(err as Error).message}\n`)

@@ -8,6 +8,7 @@
 import { pino } from 'pino'
 import { createLogger, LOG_LEVELS } from '../../../webhook/common/logger.ts'
 import { boolean, duration, nonEmpty, oneOf, option, optional, port, readOptionsOrExit, text, type Parser } from '../../../webhook/common/options.ts'
+import { stopOnSignals } from '../../../webhook/common/signals.ts'
 import { parseNodePlan, type NodeInput } from './nodes.ts'
 import { startKubeSim } from './sim.ts'
 
@@ -42,12 +43,7 @@ try {
   if (config.kubeconfigOut !== '') await sim.writeKubeconfig(config.kubeconfigOut)
   log.info({ url: sim.url, kubeconfig: config.kubeconfigOut || undefined, nodes: sim.list('Node').map(n => n.metadata.name) }, 'k8s-sim ready')
   process.stdout.write(`${PROGRAM} listening on ${sim.url}\n`)
-  const stop = (signal: string): void => {
-    log.info({ signal }, 'k8s-sim stopping')
-    sim.close().then(() => { process.exitCode = 0 }, err => { log.error({ err }, 'close failed'); process.exitCode = 1 })
-  }
-  process.once('SIGTERM', stop)
-  process.once('SIGINT', stop)
+  stopOnSignals(() => sim.close(), { logger: log, message: 'k8s-sim stopping' })
 } catch (err) {
   log.error({ err }, 'k8s-sim failed to start')
   process.stderr.write(`${PROGRAM}: ${(err as Error).message}\n`)
