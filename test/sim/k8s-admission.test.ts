@@ -2,6 +2,7 @@ import t, { type Test } from 'tap'
 import { createServer, type Server } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import * as k8s from '@kubernetes/client-node'
+import { failure } from '../helpers/kube.ts'
 import { generateCertificates, caBundle, type CertificateSet } from '../../certs/generate.ts'
 import { startKubeSim, type KubeSim, type KubeSimOptions } from './k8s/sim.ts'
 
@@ -77,16 +78,6 @@ const daemonSet = (namespace: string, name = 'nth'): k8s.V1DaemonSet => ({
     template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'h', image: 'public.ecr.aws/aws-ec2/aws-node-termination-handler:v1.22.0' }] } }
   }
 })
-
-async function failure (call: Promise<unknown>): Promise<{ code: number, body: any }> {
-  try {
-    await call
-  } catch (err) {
-    if (err instanceof k8s.ApiException) return { code: err.code, body: typeof err.body === 'string' ? JSON.parse(err.body) : err.body }
-    throw err
-  }
-  throw new Error('expected the call to fail')
-}
 
 t.test('a DaemonSet in a labelled namespace is patched over verified HTTPS; in an unlabelled one it is not', async t => {
   const s = await sim(t)

@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
 import * as k8s from '@kubernetes/client-node'
+import { failure } from '../helpers/kube.ts'
 import { startKubeSim, type KubeSim, type KubeSimOptions } from './k8s/sim.ts'
 
 async function sim (t: Test, opts: KubeSimOptions = {}): Promise<KubeSim> {
@@ -9,16 +10,6 @@ async function sim (t: Test, opts: KubeSimOptions = {}): Promise<KubeSim> {
 }
 
 /** The HTTP code and parsed Status body of a rejected client call. */
-async function failure (call: Promise<unknown>): Promise<{ code: number, body: any, headers: Record<string, string> }> {
-  try {
-    await call
-  } catch (err) {
-    if (err instanceof k8s.ApiException) return { code: err.code, body: typeof err.body === 'string' ? JSON.parse(err.body) : err.body, headers: err.headers }
-    throw err
-  }
-  throw new Error('expected the call to fail')
-}
-
 const pod = (name: string, extra: Partial<k8s.V1Pod> = {}): k8s.V1Pod => ({
   metadata: { name, labels: { app: 'web' } },
   spec: { containers: [{ name: 'c', image: 'nginx' }] },

@@ -1,21 +1,12 @@
 import t, { type Test } from 'tap'
 import * as k8s from '@kubernetes/client-node'
+import { failure } from '../helpers/kube.ts'
 import { startKubeSim, type KubeSim, type KubeSimOptions } from './k8s/sim.ts'
 
 async function sim (t: Test, opts: KubeSimOptions = {}): Promise<KubeSim> {
   const s = await startKubeSim({ nodes: [{ name: 'spot-a' }, { name: 'spot-b' }, { name: 'od-a', lifecycle: 'on-demand' }], ...opts })
   t.teardown(() => s.close())
   return s
-}
-
-async function failure (call: Promise<unknown>): Promise<{ code: number, body: any }> {
-  try {
-    await call
-  } catch (err) {
-    if (err instanceof k8s.ApiException) return { code: err.code, body: typeof err.body === 'string' ? JSON.parse(err.body) : err.body }
-    throw err
-  }
-  throw new Error('expected the call to fail')
 }
 
 /** Plays the kubelet by hand: marks a pod Running and Ready. */
