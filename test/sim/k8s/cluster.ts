@@ -18,18 +18,10 @@ import { alreadyExists, ApiError, badRequest, conflict, internalError, notFound,
 import { fromCoreEvent, toCoreEvent } from './events.ts'
 import { ObjectStore, type KubeObject, type StoreEvent } from './store.ts'
 import { isWebhookConfiguration, type AdmissionAttributes } from './admission-rules.ts'
+import type { AdmissionInput, AdmissionOutput } from './admission.ts'
 
 /** Runs mutating admission; returns the (possibly patched) object and warnings. */
-export type Admission = (request: {
-  attributes: AdmissionAttributes
-  kind: string
-  name: string
-  namespace?: string
-  object: KubeObject
-  oldObject?: KubeObject
-  dryRun: boolean
-  options: Record<string, unknown>
-}) => Promise<{ object: KubeObject, warnings: string[] }>
+export type Admission = (request: AdmissionInput) => Promise<AdmissionOutput>
 
 /** Options common to writes. */
 export interface WriteOptions {
@@ -141,7 +133,7 @@ export class Cluster {
     if (opts.admission === false || isWebhookConfiguration(type.group, type.plural)) return { object, warnings: [] }
     const options: Record<string, unknown> = { kind: operation === 'CREATE' ? 'CreateOptions' : 'UpdateOptions', apiVersion: 'meta.k8s.io/v1' }
     if (opts.fieldManager !== undefined) options.fieldManager = opts.fieldManager
-    const request: Parameters<Admission>[0] = {
+    const request: AdmissionInput = {
       attributes: this.#attributes(type, operation, subresource, object, oldObject),
       kind: type.kind,
       name: object.metadata.name,
