@@ -3,7 +3,7 @@
  * HTTPS load generator with N concurrent clients, and percentile maths.
  */
 import { Agent } from 'node:https'
-import { postJson } from '../../webhook/client.ts'
+import { httpsCall } from '../helpers/https.ts'
 
 /** One measured configuration. */
 export interface BenchRow {
@@ -73,7 +73,7 @@ export async function runLoad (target: LoadTarget, durationMs: number, concurren
     try {
       while (performance.now() < deadline) {
         const t0 = performance.now()
-        const status = await postJson({ ...target, host: '127.0.0.1', agent }).then(answer => answer.status, () => 0)
+        const status = await httpsCall({ ...target, agent }).then(answer => answer.status, () => 0)
         if (status === 200) latencies.push(performance.now() - t0)
         else errors++
       }

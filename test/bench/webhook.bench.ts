@@ -16,7 +16,7 @@ import { parseOptions } from '../../webhook/common/options.ts'
 import { startWebhook } from '../../webhook/app.ts'
 import { WEBHOOK_OPTIONS, WEBHOOK_PROGRAM } from '../../webhook/options.ts'
 import { MAX_BODY_BYTES, MUTATE_PATH } from '../../webhook/server.ts'
-import { postJson } from '../../webhook/client.ts'
+import { httpsCall } from '../helpers/https.ts'
 import { measure, ratio, type BenchModule, type BenchResult, type BenchRow, type LoadTarget } from './harness.ts'
 
 const SERVICE = { service: 'spot-webhook', namespace: 'spot-system' }
@@ -57,7 +57,7 @@ export const webhookBench: BenchModule = {
     try {
       for (const c of await cases()) {
         const target: LoadTarget = { port: webhook.port, path: MUTATE_PATH, body: c.body, ca: set.ca.cert, servername: SERVER_NAME }
-        const sample = await postJson({ ...target, host: '127.0.0.1' })
+        const sample = await httpsCall(target)
         if (sample.status !== 200) throw new Error(`webhook answered ${sample.status}: ${sample.text}`)
         fixedAnswer = sample.text
         const base = await measure('webhook', c.name, `baseline: bare fastify, fixed ${fixedAnswer.length} B answer`, { ...target, port: baselinePort, path: '/echo' }, settings)

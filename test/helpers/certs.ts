@@ -2,7 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { generateCertificates, type CertificateSet } from '../../certs/generate.ts'
+import type { CertificateSet } from '../../certs/generate.ts'
 import { writeCertificateFiles } from '../../certs/files.ts'
 
 /** Service and namespace the test certificates are issued for. */
@@ -12,8 +12,10 @@ export const TEST_SERVICE = { service: 'spot-webhook', namespace: 'spot-system' 
 export const TEST_SERVER_NAME = `${TEST_SERVICE.service}.${TEST_SERVICE.namespace}.svc`
 
 /** A fresh certificate set for the test service plus 127.0.0.1 and localhost. */
-export function testCertificates (keyType: 'ecdsa' | 'rsa' = 'ecdsa'): Promise<CertificateSet> {
-  return generateCertificates({ ...TEST_SERVICE, hosts: ['localhost', '127.0.0.1'], days: 1, keyType })
+export async function testCertificates (keyType: 'ecdsa' | 'rsa' = 'ecdsa'): Promise<CertificateSet> {
+  // Loaded on first use: the simulator imports this module's names through https.ts and should not pay for certificate generation.
+  const { generateCertificates } = await import('../../certs/generate.ts')
+  return await generateCertificates({ ...TEST_SERVICE, hosts: ['localhost', '127.0.0.1'], days: 1, keyType })
 }
 
 /** Creates a temp directory (removed on teardown) holding ca.crt, tls.crt and tls.key. */

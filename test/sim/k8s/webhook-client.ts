@@ -7,7 +7,8 @@
  * Errors read like the API server's Go client errors (`Post "<url>": ...`) so the
  * resulting Status messages look familiar; Node's own text is kept in parentheses.
  */
-import { request } from 'node:https'
+import { urlToHttpOptions } from 'node:url'
+import { httpsCall } from '../../helpers/https.ts'
 
 /** Where and how to call one webhook. */
 export interface WebhookTarget {
@@ -40,42 +41,31 @@ function goLikeReason (err: NodeJS.ErrnoException, target: WebhookTarget): strin
   }
 }
 
-/** The production caller: node:https with the bundle as the only trusted CA. */
-export const callWebhookOverHttps: WebhookCaller = (target, review) => new Promise((resolve, reject) => {
-  const body = Buffer.from(JSON.stringify(review))
+/** The production caller: one HTTPS call with the bundle as the only trusted CA. */
+export const callWebhookOverHttps: WebhookCaller = async (target, review) => {
+  const url = new URL(target.url)
+  const { hostname, path } = urlToHttpOptions(url)
   const ca = target.caBundle !== undefined && target.caBundle !== '' ? Buffer.from(target.caBundle, 'base64').toString('utf8') : undefined
-  const fail = (reason: string): void => reject(new Error(`failed to call webhook: Post "${target.url}": ${reason}`))
-  const req = request(target.url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, */*', 'content-length': body.length },
-    ...(ca === undefined ? {} : { ca }),
-    ...(target.serverName === undefined ? {} : { servername: target.serverName }),
-    agent: false
-  }, res => {
-    const chunks: Buffer[] = []
-    res.on('data', (c: Buffer) => chunks.push(c))
-    res.on('error', err => fail(err.message))
-    res.on('end', () => {
-      clearTimeout(timer)
-      const text = Buffer.concat(chunks).toString('utf8')
-      if (res.statusCode !== 200) {
-        reject(new Error(`failed to call webhook: an error on the server (${JSON.stringify(text.slice(0, 200))}) has prevented the request from succeeding (HTTP ${res.statusCode})`))
-        return
-      }
-      try {
-        resolve(JSON.parse(text))
-      } catch {
-        reject(new Error(`received invalid webhook response: ${text === '' ? 'empty body' : 'body is not JSON'}`))
-      }
+  let res
+  try {
+    res = await httpsCall({
+      host: hostname ?? url.hostname,
+      port: url.port === '' ? 443 : Number(url.port),
+      path: path ?? '/',
+      body: JSON.stringify(review),
+      headers: { accept: 'application/json, */*' },
+      timeoutMs: target.timeoutMs,
+      ...(ca === undefined ? {} : { ca }),
+      ...(target.serverName === undefined ? {} : { servername: target.serverName })
     })
-  })
-  const timer = setTimeout(() => {
-    req.destroy()
-    fail('context deadline exceeded')
-  }, target.timeoutMs)
-  req.on('error', (err: NodeJS.ErrnoException) => {
-    clearTimeout(timer)
-    fail(goLikeReason(err, target))
-  })
-  req.end(body)
-})
+  } catch (err) {
+    const reason = (err as Error).name === 'TimeoutError' ? 'context deadline exceeded' : goLikeReason(err as NodeJS.ErrnoException, target)
+    throw new Error(`failed to call webhook: Post "${target.url}": ${reason}`, { cause: err })
+  }
+  if (res.status !== 200) throw new Error(`failed to call webhook: an error on the server (${JSON.stringify(res.text.slice(0, 200))}) has prevented the request from succeeding (HTTP ${res.status})`)
+  try {
+    return JSON.parse(res.text)
+  } catch {
+    throw new Error(`received invalid webhook response: ${res.text === '' ? 'empty body' : 'body is not JSON'}`)
+  }
+}
