@@ -86,6 +86,13 @@ function isRecord (v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
+function parseJsonObject (kind: NoticeKind, body: string): { ok: true, value: Record<string, unknown> } | { ok: false, error: NoticeParseError } {
+  const json = parseJson(kind, body)
+  if (!json.ok) return json
+  if (!isRecord(json.value)) return { ok: false, error: new NoticeParseError(kind, 'not a JSON object', body) }
+  return { ok: true, value: json.value }
+}
+
 function parseTime (raw: unknown): number | undefined {
   if (typeof raw !== 'string' || raw.trim() === '') return undefined
   const t = Date.parse(raw)
@@ -97,10 +104,9 @@ const SPOT_ACTIONS = ['terminate', 'stop', 'hibernate']
 /** `spot/instance-action`: `{"action":"terminate","time":"2017-09-18T08:22:00Z"}`. */
 export function parseSpotInstanceAction (body: string): ParseOutcome {
   const kind = 'spot-itn'
-  const json = parseJson(kind, body)
+  const json = parseJsonObject(kind, body)
   if (!json.ok) return json
   const v = json.value
-  if (!isRecord(v)) return { ok: false, error: new NoticeParseError(kind, 'not a JSON object', body) }
   if (typeof v.action !== 'string' || !SPOT_ACTIONS.includes(v.action)) {
     return { ok: false, error: new NoticeParseError(kind, `action must be one of ${SPOT_ACTIONS.join(', ')}`, body) }
   }
@@ -115,10 +121,9 @@ export function parseSpotInstanceAction (body: string): ParseOutcome {
 /** `events/recommendations/rebalance`: `{"noticeTime":"2020-10-27T08:22:00Z"}`. */
 export function parseRebalanceRecommendation (body: string): ParseOutcome {
   const kind = 'rebalance-recommendation'
-  const json = parseJson(kind, body)
+  const json = parseJsonObject(kind, body)
   if (!json.ok) return json
   const v = json.value
-  if (!isRecord(v)) return { ok: false, error: new NoticeParseError(kind, 'not a JSON object', body) }
   const noticeTime = parseTime(v.noticeTime)
   if (noticeTime === undefined) return { ok: false, error: new NoticeParseError(kind, 'noticeTime is missing or not a date', body) }
   const iso = new Date(noticeTime).toISOString()
