@@ -8,23 +8,16 @@
 import { AdmissionregistrationV1Api, ApiException, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Secret } from '@kubernetes/client-node'
 import jsonpatch from 'fast-json-patch'
 import type { Logger } from '../webhook/common/logger.ts'
-import { caBundle, generateCertificates, type KeyType } from './generate.ts'
+import { caBundle, generateCertificates, type ServingCertRequest } from './generate.ts'
 import { caBundlePem, decideCertificateAction, type CertificateAction, type TlsSecretPem } from './rotation.ts'
 
-/** What the in-cluster mode works on. */
-export interface InstallRequest {
-  service: string
-  namespace: string
-  hosts: readonly string[]
-  days: number
-  keyType: KeyType
+/** What the in-cluster mode works on: the certificate to issue (whose `now` also dates the renewal decision), plus where it goes. */
+export interface InstallRequest extends ServingCertRequest {
   renewBeforeDays: number
   /** Name of the TLS Secret in `namespace`. */
   secret: string
   /** Name of the MutatingWebhookConfiguration whose caBundles are set. */
   webhookConfig: string
-  /** Defaults to the current time. */
-  now?: Date
 }
 
 /** What a run did. */
