@@ -3,7 +3,7 @@ import { matchesLabelSelector, matchesRequirements, parseFieldSelector, parseLab
 import { applyPatch, mergePatch, strategicMerge } from './k8s/patch.ts'
 import { computePdbNumbers, scaledValue, type PdbPod } from './k8s/pdb.ts'
 import { ruleMatches, webhookMatches, type AdmissionAttributes, type MutatingWebhook } from './k8s/admission-rules.ts'
-import { canSchedule, tolerates, untoleratedTaints } from './k8s/scheduling.ts'
+import { canSchedule, matchesNodeSelection, tolerates, untoleratedTaints } from './k8s/scheduling.ts'
 import { chooseNode, daemonSetPlan, replicaSetPlan } from './k8s/controller-plans.ts'
 import { makeNode, parseNodePlan } from './k8s/nodes.ts'
 import { parsePath } from './k8s/resources.ts'
@@ -27,6 +27,20 @@ t.test('LabelSelector objects combine matchLabels and matchExpressions', async t
   t.notOk(matchesLabelSelector(selector, { app: 'web', tier: 'db', env: 'prod' }))
   t.notOk(matchesLabelSelector(selector, { app: 'web' }))
   t.ok(matchesLabelSelector({}, undefined), 'an empty selector matches objects without labels')
+})
+
+t.test('LabelSelector objects refuse operators other than In, NotIn, Exists and DoesNotExist', async t => {
+  t.notOk(matchesLabelSelector({ matchExpressions: [{ key: 'gpu', operator: 'DoesNotExist' }] }, { gpu: 'yes' }))
+  t.throws(() => matchesLabelSelector({ matchExpressions: [{ key: 'cpus', operator: 'Gt', values: ['2'] }] }, { cpus: '4' }), { message: '"Gt" is not a valid label selector operator' })
+})
+
+t.test('required node affinity adds Gt and Lt to the set operators, and an unknown operator matches no node', async t => {
+  const node = { metadata: { name: 'spot-a', labels: { cpus: '4', lifecycle: 'Ec2Spot' } } }
+  const affinity = (matchExpressions: Array<{ key: string, operator: string, values?: string[] }>) => ({ affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions }] } } } })
+  t.ok(matchesNodeSelection(affinity([{ key: 'cpus', operator: 'Gt', values: ['2'] }, { key: 'lifecycle', operator: 'In', values: ['Ec2Spot'] }]), node))
+  t.notOk(matchesNodeSelection(affinity([{ key: 'cpus', operator: 'Lt', values: ['4'] }]), node))
+  t.ok(matchesNodeSelection(affinity([{ key: 'gpu', operator: 'DoesNotExist' }]), node))
+  t.notOk(matchesNodeSelection(affinity([{ key: 'cpus', operator: 'Between', values: ['2', '8'] }]), node))
 })
 
 t.test('field selectors accept the supported fields only', async t => {

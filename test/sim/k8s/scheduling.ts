@@ -3,7 +3,7 @@
  * (k8s.io/api core/v1 Toleration.ToleratesTaint semantics), nodeSelector and
  * required node affinity, node readiness/schedulability and pod readiness.
  */
-import { matchesRequirements, type LabelRequirement } from './selectors.ts'
+import { expressionRequirement, matchesRequirements, type LabelRequirement } from './selectors.ts'
 
 /** A node taint. */
 export interface Taint { key: string, value?: string, effect: string, timeAdded?: string }
@@ -48,15 +48,12 @@ export function untoleratedTaints (node: NodeLike, tolerations: readonly Tolerat
 function termRequirements (expressions: NonNullable<NodeSelectorTerm['matchExpressions']>): LabelRequirement[] | undefined {
   const out: LabelRequirement[] = []
   for (const e of expressions) {
-    switch (e.operator) {
-      case 'In': out.push({ key: e.key, op: 'in', values: e.values ?? [] }); break
-      case 'NotIn': out.push({ key: e.key, op: 'notin', values: e.values ?? [] }); break
-      case 'Exists': out.push({ key: e.key, op: 'exists' }); break
-      case 'DoesNotExist': out.push({ key: e.key, op: '!' }); break
-      case 'Gt': out.push({ key: e.key, op: 'gt', value: Number(e.values?.[0]) }); break
-      case 'Lt': out.push({ key: e.key, op: 'lt', value: Number(e.values?.[0]) }); break
-      default: return undefined
-    }
+    const requirement: LabelRequirement | undefined =
+      e.operator === 'Gt' ? { key: e.key, op: 'gt', value: Number(e.values?.[0]) }
+        : e.operator === 'Lt' ? { key: e.key, op: 'lt', value: Number(e.values?.[0]) }
+          : expressionRequirement(e)
+    if (requirement === undefined) return undefined
+    out.push(requirement)
   }
   return out
 }

@@ -92,15 +92,22 @@ export function matchesRequirements (requirements: readonly LabelRequirement[], 
 export function requirementsOf (selector: LabelSelectorObject): LabelRequirement[] {
   const out: LabelRequirement[] = Object.entries(selector.matchLabels ?? {}).map(([key, value]) => ({ key, op: 'in', values: [value] }))
   for (const e of selector.matchExpressions ?? []) {
-    switch (e.operator) {
-      case 'In': out.push({ key: e.key, op: 'in', values: e.values ?? [] }); break
-      case 'NotIn': out.push({ key: e.key, op: 'notin', values: e.values ?? [] }); break
-      case 'Exists': out.push({ key: e.key, op: 'exists' }); break
-      case 'DoesNotExist': out.push({ key: e.key, op: '!' }); break
-      default: throw new Error(`"${e.operator}" is not a valid label selector operator`)
-    }
+    const requirement = expressionRequirement(e)
+    if (requirement === undefined) throw new Error(`"${e.operator}" is not a valid label selector operator`)
+    out.push(requirement)
   }
   return out
+}
+
+/** The requirement for one set-based expression (In, NotIn, Exists, DoesNotExist); undefined for any other operator. */
+export function expressionRequirement (e: { key: string, operator: string, values?: string[] }): LabelRequirement | undefined {
+  switch (e.operator) {
+    case 'In': return { key: e.key, op: 'in', values: e.values ?? [] }
+    case 'NotIn': return { key: e.key, op: 'notin', values: e.values ?? [] }
+    case 'Exists': return { key: e.key, op: 'exists' }
+    case 'DoesNotExist': return { key: e.key, op: '!' }
+    default: return undefined
+  }
 }
 
 /** Whether labels match a `metav1.LabelSelector` (empty selector: everything). */
