@@ -39,8 +39,8 @@ function waitFor (child: ChildProcess, done: () => boolean, stderr: () => string
 
 /** How the child ended, once its output is fully read. */
 async function ending (child: ChildProcess): Promise<{ code: number | null, signal: NodeJS.Signals | null }> {
-  if (child.exitCode === null && child.signalCode === null) await once(child, 'close')
-  else if (child.stdout!.readable || child.stderr!.readable) await once(child, 'close')
+  const exited = child.exitCode !== null || child.signalCode !== null
+  if (!exited || child.stdout!.readable || child.stderr!.readable) await once(child, 'close')
   return { code: child.exitCode, signal: child.signalCode }
 }
 
@@ -49,19 +49,14 @@ function logLines (stdout: string): Array<Record<string, unknown>> {
   return stdout.split('\n').filter(l => l.startsWith('{')).map(l => JSON.parse(l) as Record<string, unknown>)
 }
 
-t.test('SIGTERM runs stop once and exits 0 although the event loop is still busy', async t => {
-  const f = await startFixture('resolve')
-  f.child.kill('SIGTERM')
-  t.same(await ending(f.child), { code: 0, signal: null })
-  t.equal(f.stderr(), 'stop called\n')
-})
-
-t.test('SIGINT stops the program the same way', async t => {
-  const f = await startFixture('resolve')
-  f.child.kill('SIGINT')
-  t.same(await ending(f.child), { code: 0, signal: null })
-  t.equal(f.stderr(), 'stop called\n')
-})
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  t.test(`${signal} runs stop once and exits 0 although the event loop is still busy`, async t => {
+    const f = await startFixture('resolve')
+    f.child.kill(signal)
+    t.same(await ending(f.child), { code: 0, signal: null })
+    t.equal(f.stderr(), 'stop called\n')
+  })
+}
 
 t.test('a rejected stop exits 1 and says why on stderr when there is no logger', async t => {
   const f = await startFixture('reject')
