@@ -10,7 +10,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { watch, type FSWatcher } from 'node:fs'
-import { readFile } from 'node:fs/promises'
+import { readFile, realpath } from 'node:fs/promises'
 import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { join } from 'node:path'
 import type { Logger } from './common/logger.ts'
@@ -45,10 +45,28 @@ export function validateKeyPair (cert: string, key: string): ServingKeyPair {
   return { cert, key, fingerprint256: x509.fingerprint256, notAfter: new Date(x509.validTo) }
 }
 
+/** The PEM texts of `tls.crt` and `tls.key`, not yet validated. */
+interface PemFiles { cert: string, key: string }
+
+/**
+ * Reads `tls.crt` and `tls.key` from `dir`. In a Secret volume both are read
+ * from the version directory `..data` points at, so a rotation between the two
+ * reads cannot mix an old certificate with a new key.
+ */
+async function readPemFiles (dir: string): Promise<PemFiles> {
+  const version = await realpath(join(dir, '..data')).catch(() => dir)
+  const [cert, key] = await Promise.all([readFile(join(version, 'tls.crt'), 'utf8'), readFile(join(version, 'tls.key'), 'utf8')])
+  return { cert, key }
+}
+
 /** Reads and validates `tls.crt` and `tls.key` from `dir`. */
 export async function readKeyPair (dir: string): Promise<ServingKeyPair> {
-  const [cert, key] = await Promise.all([readFile(join(dir, 'tls.crt'), 'utf8'), readFile(join(dir, 'tls.key'), 'utf8')])
+  const { cert, key } = await readPemFiles(dir)
   return validateKeyPair(cert, key)
+}
+
+function sameFiles (a: PemFiles, b: PemFiles | undefined): boolean {
+  return b !== undefined && a.cert === b.cert && a.key === b.key
 }
 
 /** Settings of a CertificateReloader. */
@@ -61,7 +79,7 @@ export interface ReloaderOptions {
   pollIntervalMs?: number
 }
 
-/** Events of a CertificateReloader: `load` for each new valid pair (identical content is not reported twice), `reject` for a pair that cannot be used. */
+/** Events of a CertificateReloader: `load` for each new valid pair, `reject` for a pair that cannot be used; the same content is not reported twice in a row. */
 export interface ReloaderEvents {
   load: [pair: ServingKeyPair]
   reject: [error: Error]
@@ -75,6 +93,8 @@ export class CertificateReloader extends EventEmitter<ReloaderEvents> {
   private debounce: NodeJS.Timeout | undefined
   private reloading: Promise<void> = Promise.resolve()
   private stopped = false
+  /** The files last refused, so a repeated change event does not refuse them again. */
+  private lastRejected: PemFiles | undefined
   /** The pair being served, or undefined until one was loaded. */
   current: ServingKeyPair | undefined
 
@@ -121,15 +141,19 @@ export class CertificateReloader extends EventEmitter<ReloaderEvents> {
     if (this.stopped) return
     const { dir, logger } = this.options
     let pair: ServingKeyPair
+    let files: PemFiles | undefined
     try {
-      pair = await readKeyPair(dir)
+      files = await readPemFiles(dir)
+      if (sameFiles(files, this.current) || sameFiles(files, this.lastRejected)) return
+      pair = validateKeyPair(files.cert, files.key)
     } catch (err) {
       const error = err as Error
+      this.lastRejected = files
       logger.warn({ dir, err: error.message }, this.current === undefined ? 'no usable certificate yet' : 'new certificate rejected; still serving the previous one')
       this.emit('reject', error)
       return
     }
-    if (this.current !== undefined && pair.cert === this.current.cert && pair.key === this.current.key) return
+    this.lastRejected = undefined
     const previous = this.current?.fingerprint256
     this.current = pair
     this.emit('load', pair)

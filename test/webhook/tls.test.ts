@@ -94,6 +94,29 @@ t.test('a pair that is unusable is refused and the previous certificate keeps be
   t.match(webhook.registry.render(), /spot_webhook_certificate_loads_total\{result="rejected"\} 3/)
 })
 
+t.test('the same refused pair is refused once, however often the directory changes', async t => {
+  const set = await testCertificates()
+  const dir = await makeSecretVolume(t)
+  await publishSecret(dir, { 'tls.crt': set.serving.cert, 'tls.key': set.serving.key })
+  const webhook = await startTestWebhook(t, dir)
+  const rejected: Error[] = []
+  webhook.reloader.on('reject', err => rejected.push(err))
+  const bad = { 'tls.crt': set.serving.cert, 'tls.key': 'not a key' }
+  const first = once(webhook.reloader, 'reject')
+  await publishSecret(dir, bad)
+  await first
+  await webhook.reloader.reload()
+  await publishSecret(dir, bad)
+  await webhook.reloader.reload()
+  t.equal(rejected.length, 1, 'one refusal for one bad content')
+  t.match(webhook.registry.render(), /spot_webhook_certificate_loads_total\{result="rejected"\} 1/)
+  const loaded = once(webhook.reloader, 'load')
+  const other = await testCertificates()
+  await publishSecret(dir, { 'tls.crt': other.serving.cert, 'tls.key': other.serving.key })
+  await loaded
+  t.equal((await postReview(webhook.port, other.ca.cert, review)).fingerprint256, fingerprint(other.serving.cert), 'a good pair after it is served')
+})
+
 t.test('readyz is not ready until a certificate is loaded, then the server serves it', async t => {
   const set = await testCertificates()
   const dir = await makeSecretVolume(t)
