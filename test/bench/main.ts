@@ -3,9 +3,9 @@
  * `npm run bench`: runs every registered bench module and prints its rows and
  * the ratios against the same-run baselines. Add a module by appending it to
  * BENCHES. Settings: BENCH_DURATION_MS (default 3000), BENCH_WARMUP_MS (500),
- * BENCH_CONCURRENCY (8).
+ * BENCH_CONCURRENCY (8), or the matching flags (`npm run bench -- --help`).
  */
-import { integer, parseOptions, option } from '../../webhook/common/options.ts'
+import { integer, option, readOptionsOrExit } from '../../webhook/common/options.ts'
 import type { BenchModule, BenchRatio, BenchRow } from './harness.ts'
 import { webhookBench } from './webhook.bench.ts'
 
@@ -26,9 +26,7 @@ function formatRatio (r: BenchRatio): string {
   return `${r.case.padEnd(44)} throughput ${r.rpsRatio.toFixed(2)}x baseline, p99 ${r.p99Ratio.toFixed(2)}x baseline`
 }
 
-const parsed = parseOptions(SETTINGS, process.argv.slice(2), process.env)
-if (parsed.help) throw new Error('no --help: settings come from BENCH_DURATION_MS, BENCH_WARMUP_MS and BENCH_CONCURRENCY')
-const settings = parsed.values
+const settings = readOptionsOrExit('npm run bench', 'Benchmarks: each target against a baseline measured in the same run, reported as ratios.', SETTINGS)
 console.log(`bench: ${settings.concurrency} concurrent keep-alive clients, ${settings.warmupMs} ms warm-up + ${settings.durationMs} ms per target, Node ${process.version}\n`)
 for (const bench of BENCHES) {
   const started = performance.now()
