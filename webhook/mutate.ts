@@ -1,7 +1,8 @@
 /**
  * The admission decision (pure): which requests are considered, and what the
  * webhook answers. Only apps DaemonSets on CREATE and UPDATE (no subresource)
- * can be patched; everything else is allowed unchanged.
+ * can be patched; everything else is allowed unchanged. A mutation is
+ * reported to the user as a warning (kubectl prints it) and in the audit log.
  */
 import { handlerDecision, type HandlerPolicy } from './policy.ts'
 import { nodeSelectorPatch } from './patch.ts'
@@ -46,7 +47,7 @@ export function mutate (request: AdmissionRequest, config: MutationConfig): Muta
   return {
     allowed: true,
     patch: patch.ops,
-    warnings,
+    warnings: [...warnings, `nodeSelector ${injected} added: Spot interruption handler (${handler.reason})`],
     auditAnnotations: { [AUDIT_KEYS.selector]: injected, [AUDIT_KEYS.reason]: handler.reason },
     mutated: true,
     reason: `handler (${handler.reason}); injected ${injected}`
