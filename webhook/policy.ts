@@ -7,10 +7,9 @@ import { isJsonObject, type JsonObject } from './review.ts'
 /** The annotation that opts a DaemonSet in ("true") or out ("false"). */
 export const INJECT_ANNOTATION = 'spot-handler.io/inject'
 
-/** Label values that name a known handler. */
+/** Label values that name a known handler (our own agent is `app.kubernetes.io/name: spot-interrupt-handler`). */
 export const DEFAULT_HANDLER_NAMES: readonly string[] = [
   'spot-interrupt-handler',
-  'spot-interrupt-handler-agent',
   'aws-node-termination-handler',
   'node-termination-handler',
   'k8s-spot-termination-handler',
@@ -27,7 +26,6 @@ export const DEFAULT_HANDLER_LABEL_KEYS: readonly string[] = ['app', 'app.kubern
  */
 export const DEFAULT_HANDLER_IMAGES: readonly string[] = [
   'spot-interrupt-handler',
-  'spot-interrupt-handler-agent',
   'aws-node-termination-handler',
   'k8s-spot-termination-handler',
   'kube-spot-termination-notice-handler',
