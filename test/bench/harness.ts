@@ -1,6 +1,7 @@
 /**
- * Benchmark harness: the row format every bench module returns, a keep-alive
- * HTTPS load generator with N concurrent clients, and percentile maths.
+ * Benchmark harness: the row formats bench modules return (load rows in req/s,
+ * figure rows for anything else: drain time, memory), a keep-alive HTTPS load
+ * generator with N concurrent clients, and percentile maths.
  */
 import { Agent } from 'node:https'
 import { httpsCall } from '../helpers/https.ts'
@@ -27,17 +28,56 @@ export interface BenchRatio {
   p99Ratio: number
 }
 
+/** One named measurement of a figure row. */
+export interface Figure {
+  name: string
+  value: number
+  unit: string
+  /** Decimals printed (default 0). */
+  digits?: number
+}
+
+/** One measured configuration reported as named figures rather than a load run. */
+export interface FigureRow {
+  bench: string
+  case: string
+  target: string
+  figures: Figure[]
+}
+
+/** A figure of a target row against the same figure of its same-run baseline. */
+export interface FigureRatio {
+  bench: string
+  case: string
+  /** What is compared, e.g. "drain time" or "RSS". */
+  figure: string
+  /** target / baseline. */
+  ratio: number
+}
+
 /** Settings shared by all bench modules. */
 export interface BenchSettings {
   durationMs: number
   warmupMs: number
   concurrency: number
+  /** Drain bench: pods on the drained node (spread over the Deployments). */
+  drainPods: number
+  /** Drain bench: the simulated kubelet's time to finish a terminating pod. */
+  drainKubeletDelayMs: number
+  /** Drain bench: the simulated kubelet's time from scheduled to Ready. */
+  drainReadyDelayMs: number
+  /** Memory bench: /mutate reviews sent before the loaded reading. */
+  memoryReviews: number
+  /** Memory bench: time a started program is left idle before its idle reading. */
+  memorySettleMs: number
 }
 
 /** What a bench module returns: rows and their ratios against baselines. */
 export interface BenchResult {
-  rows: BenchRow[]
-  ratios: BenchRatio[]
+  rows?: BenchRow[]
+  ratios?: BenchRatio[]
+  figureRows?: FigureRow[]
+  figureRatios?: FigureRatio[]
 }
 
 /** A benchmark; `test/bench/main.ts` runs the registered ones in order. */
@@ -100,6 +140,16 @@ export async function measure (bench: string, caseName: string, targetName: stri
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99)
   }
+}
+
+/** The ratio of `target`'s figure `name` against `baseline`'s. */
+export function figureRatio (figure: string, name: string, target: FigureRow, baseline: FigureRow): FigureRatio {
+  const valueOf = (row: FigureRow): number => {
+    const found = row.figures.find(f => f.name === name)
+    if (found === undefined) throw new Error(`bench ${row.bench}: row "${row.target}" has no figure "${name}"`)
+    return found.value
+  }
+  return { bench: target.bench, case: target.case, figure, ratio: valueOf(target) / valueOf(baseline) }
 }
 
 /** The ratio row of `row` against `baseline`. */

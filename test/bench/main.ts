@@ -2,20 +2,28 @@
 /**
  * `npm run bench`: runs every registered bench module and prints its rows and
  * the ratios against the same-run baselines. Add a module by appending it to
- * BENCHES. Settings: BENCH_DURATION_MS (default 3000), BENCH_WARMUP_MS (500),
- * BENCH_CONCURRENCY (8), or the matching flags (`npm run bench -- --help`).
+ * BENCHES. Settings (environment variables or the matching flags, see
+ * `npm run bench -- --help`): load duration, warm-up and concurrency for the
+ * webhook; pods and kubelet delays for the drain; reviews and settle time for
+ * the memory readings.
  */
 import { integer, option, readOptionsOrExit } from '../../webhook/common/options.ts'
-import type { BenchModule, BenchRatio, BenchRow } from './harness.ts'
+import type { BenchModule, BenchRatio, BenchRow, FigureRatio, FigureRow } from './harness.ts'
 import { webhookBench } from './webhook.bench.ts'
+import { drainBench } from './drain.bench.ts'
 
 /** The bench modules, run in this order. */
-const BENCHES: BenchModule[] = [webhookBench]
+const BENCHES: BenchModule[] = [webhookBench, drainBench]
 
 const SETTINGS = {
   durationMs: option({ flag: 'duration-ms', env: 'BENCH_DURATION_MS', default: 3000, help: 'Measured time per target.', parse: integer(100, 10_000) }),
   warmupMs: option({ flag: 'warmup-ms', env: 'BENCH_WARMUP_MS', default: 500, help: 'Warm-up time per target.', parse: integer(0, 5_000) }),
-  concurrency: option({ flag: 'concurrency', env: 'BENCH_CONCURRENCY', default: 8, help: 'Concurrent keep-alive clients.', parse: integer(1, 256) })
+  concurrency: option({ flag: 'concurrency', env: 'BENCH_CONCURRENCY', default: 8, help: 'Concurrent keep-alive clients.', parse: integer(1, 256) }),
+  drainPods: option({ flag: 'drain-pods', env: 'BENCH_DRAIN_PODS', default: 24, help: 'Drain: pods on the drained node, spread over 3 Deployments (each with a PDB maxUnavailable 1); the kubectl-like baseline needs about 5 s per pod of the largest Deployment.', parse: integer(3, 300) }),
+  drainKubeletDelayMs: option({ flag: 'drain-kubelet-delay-ms', env: 'BENCH_DRAIN_KUBELET_DELAY_MS', default: 200, help: 'Drain: time the simulated kubelet takes to finish a terminating pod.', parse: integer(0, 30_000) }),
+  drainReadyDelayMs: option({ flag: 'drain-ready-delay-ms', env: 'BENCH_DRAIN_READY_DELAY_MS', default: 300, help: 'Drain: time from a replacement pod scheduled to Ready.', parse: integer(0, 30_000) }),
+  memoryReviews: option({ flag: 'memory-reviews', env: 'BENCH_MEMORY_REVIEWS', default: 3000, help: 'Memory: /mutate reviews sent before the loaded reading.', parse: integer(0, 1_000_000) }),
+  memorySettleMs: option({ flag: 'memory-settle-ms', env: 'BENCH_MEMORY_SETTLE_MS', default: 1000, help: 'Memory: idle time after a program is ready, before its reading.', parse: integer(0, 60_000) })
 }
 
 function formatRow (r: BenchRow): string {
@@ -26,14 +34,24 @@ function formatRatio (r: BenchRatio): string {
   return `${r.case.padEnd(44)} throughput ${r.rpsRatio.toFixed(2)}x baseline, p99 ${r.p99Ratio.toFixed(2)}x baseline`
 }
 
+function formatFigureRow (r: FigureRow): string {
+  return `${r.case.padEnd(44)} ${r.target.padEnd(40)} ${r.figures.map(f => `${f.name} ${f.value.toFixed(f.digits ?? 0)}${f.unit === '' ? '' : ` ${f.unit}`}`).join(', ')}`
+}
+
+function formatFigureRatio (r: FigureRatio): string {
+  return `${r.case.padEnd(44)} ${r.figure} ${r.ratio.toFixed(2)}x baseline`
+}
+
 const settings = readOptionsOrExit('npm run bench', 'Benchmarks: each target against a baseline measured in the same run, reported as ratios.', SETTINGS)
 console.log(`bench: ${settings.concurrency} concurrent keep-alive clients, ${settings.warmupMs} ms warm-up + ${settings.durationMs} ms per target, Node ${process.version}\n`)
 for (const bench of BENCHES) {
   const started = performance.now()
-  const { rows, ratios } = await bench.run(settings)
+  const { rows = [], ratios = [], figureRows = [], figureRatios = [] } = await bench.run(settings)
   console.log(`== ${bench.name} (${((performance.now() - started) / 1000).toFixed(1)} s)`)
   for (const row of rows) console.log(formatRow(row))
+  for (const row of figureRows) console.log(formatFigureRow(row))
   console.log('')
   for (const r of ratios) console.log(formatRatio(r))
+  for (const r of figureRatios) console.log(formatFigureRatio(r))
   console.log('')
 }
