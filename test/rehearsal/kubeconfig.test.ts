@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { taintKey } from '../../agent/node-state.ts'
 import { createLogger } from '../../webhook/common/logger.ts'
-import { runProgram } from '../helpers/spawn.ts'
+import { once } from 'node:events'
+import { runProgram, spawnProgram } from '../helpers/spawn.ts'
 import { startKubeSim } from '../sim/k8s/sim.ts'
 import { registerWebhook, startLocalWebhook } from './embedded.ts'
 import { LABELLED_NAMESPACE, loadWebhookConfiguration, PLAIN_NAMESPACE } from './manifests.ts'
@@ -50,6 +51,40 @@ t.test('--kubeconfig runs steps 3 to 5 on a separately started cluster with the 
   t.notOk(sim.get('Namespace', undefined, PLAIN_NAMESPACE), 'the plain namespace was deleted')
   const log = (await readFile(join(dir, 'rehearsal.log'), 'utf8')).trim().split('\n').map(l => JSON.parse(l))
   t.ok(log.some(l => l.program === 'spot-agent' && l.msg === 'acting on notice'), 'the agent logged to the log file, not the terminal')
+})
+
+t.test('Ctrl-C in the middle of a --kubeconfig run still puts the cluster back', async t => {
+  const config = await loadWebhookConfiguration()
+  const local = await startLocalWebhook(config, createLogger('spot-webhook', 'silent'))
+  t.teardown(() => local.stop())
+  const sim = await startKubeSim({
+    nodes: [{ lifecycle: 'spot' }, { lifecycle: 'spot' }, { lifecycle: 'on-demand' }],
+    readyDelayMs: 100,
+    kubeletDelayMs: 100,
+    webhookServiceUrl: svc => `${local.url}${svc.path ?? '/'}`
+  })
+  t.teardown(() => sim.close())
+  await registerWebhook(sim.kubeConfig, config, local.caPem)
+  const dir = await mkdtemp(join(tmpdir(), 'spot-rehearsal-test-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  await sim.writeKubeconfig(join(dir, 'kubeconfig'))
+
+  // Speed 1: the drain takes seconds, so the interruption lands in the middle of it.
+  const child = spawnProgram(MAIN, ['--kubeconfig', join(dir, 'kubeconfig')])
+  let stdout = ''
+  child.stdout!.on('data', (c: Buffer) => { stdout += c.toString() })
+  const exited = once(child, 'close')
+  const cordoned = await sim.waitFor(() => sim.list('Node').find(n => n.spec?.unschedulable === true), 30_000, 'a node cordoned by the agent')
+  child.kill('SIGINT')
+  const [code] = await exited
+  t.equal(code, 1, 'an interrupted rehearsal exits 1')
+  t.match(stdout, /Rehearsal FAILED:\n {2}- interrupted by SIGINT/)
+  t.match(stdout, `restored ${cordoned.metadata.name}`)
+  const node = sim.get('Node', undefined, cordoned.metadata.name)!
+  t.notOk(node.spec?.unschedulable, 'the node is uncordoned again')
+  t.same((node.spec?.taints ?? []).filter((x: { key: string }) => x.key.startsWith('spot-handler.io/')), [], 'our taint is gone')
+  t.notOk(sim.get('Namespace', undefined, LABELLED_NAMESPACE), 'the labelled namespace was deleted')
+  t.notOk(sim.get('Namespace', undefined, PLAIN_NAMESPACE), 'the plain namespace was deleted')
 })
 
 t.test('--kubeconfig on a cluster without Spot nodes fails with a message saying how to label them', async t => {

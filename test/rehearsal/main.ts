@@ -2,8 +2,8 @@
 /**
  * `npm start -- [flags]`: the rehearsal of a Spot interruption end to end.
  * Prints the timeline as it happens and the report (or, with --json, one JSON
- * object); exits 0 when the story completed as expected, 1 otherwise, 2 on a
- * bad flag.
+ * object); exits 0 when the story completed as expected, 1 otherwise (also
+ * when interrupted, after putting the cluster back), 2 on a bad flag.
  */
 import { readOptionsOrExit } from '../../webhook/common/options.ts'
 import { createNarrator, SILENT_NARRATOR } from './output.ts'
@@ -19,7 +19,10 @@ const narrator = options.json
 if (!options.json) {
   process.stdout.write(`Rehearsing ${options.scenario}${options.kubeconfig === '' ? ' on an embedded simulated cluster' : ` on the cluster in ${options.kubeconfig}`}: webhook, agent and certs run for real; only the cloud and the cluster are simulated.\n`)
 }
-const report = await runRehearsal(options, narrator)
+// Ctrl-C ends the story but still puts a real cluster back; a second one kills at once.
+const interrupted = new AbortController()
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => interrupted.abort(signal))
+const report = await runRehearsal(options, narrator, { signal: interrupted.signal })
 if (options.json) process.stdout.write(JSON.stringify(report) + '\n')
 else process.stdout.write('\n' + formatReport(report))
 process.exitCode = report.ok ? 0 : 1

@@ -27,10 +27,12 @@ import { buildReport, errorReport, type Move, type Placement, type RehearsalFact
 import { instanceFacts, SCENARIOS } from './scenarios.ts'
 import { isDaemonPod, isReady, objectName, type TimelineEntry } from './timeline.ts'
 
-/** Seams for tests. */
+/** Seams for tests and the entry point. */
 export interface RehearsalHooks {
   /** Called once the embedded cluster runs, so a test can watch the simulator itself. */
   onEmbedded?: (cluster: EmbeddedCluster) => void
+  /** Aborting it (Ctrl-C) ends the story at once; the cleanups still run, so a real cluster is put back. */
+  signal?: AbortSignal
 }
 
 /** Simulated waits at speed 1: pod start, pod stop, the agent's IMDS poll and its pod-gone check. */
@@ -41,25 +43,61 @@ const READY_FLOOR_MS = 250
 
 type Cleanup = () => Promise<void>
 
+/** Cleanups run last-in first-out at the end; one added after that (by a story that outlived an interruption) runs at once. */
+class Cleanups {
+  private readonly pending: Cleanup[] = []
+  private ended = false
+  private readonly onError: (err: Error) => void
+  constructor (onError: (err: Error) => void) { this.onError = onError }
+
+  /** Registers a cleanup. */
+  push (cleanup: Cleanup): void {
+    if (this.ended) void this.runOne(cleanup)
+    else this.pending.push(cleanup)
+  }
+
+  /** Runs every registered cleanup, newest first. */
+  async runAll (): Promise<void> {
+    this.ended = true
+    for (const cleanup of this.pending.reverse()) await this.runOne(cleanup)
+  }
+
+  private async runOne (cleanup: Cleanup): Promise<void> {
+    await cleanup().catch(this.onError)
+  }
+}
+
+/** `work`, or a rejection as soon as `signal` aborts (the work's own later failure is then ignored). */
+function untilAborted<T> (work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return work
+  return new Promise((resolve, reject) => {
+    const abort = (): void => {
+      work.catch(() => {})
+      reject(new Error(`interrupted by ${String(signal.reason)}`))
+    }
+    if (signal.aborted) { abort(); return }
+    signal.addEventListener('abort', abort, { once: true })
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort))
+  })
+}
+
 /** Runs the rehearsal; the report says whether the story completed as expected. */
 export async function runRehearsal (options: RehearsalOptions, narrator: Narrator, hooks: RehearsalHooks = {}): Promise<RehearsalReport> {
   const started = Date.now()
   const logger = options.logFile === ''
     ? createLogger(REHEARSAL_PROGRAM, 'silent')
     : createLogger(REHEARSAL_PROGRAM, 'info', pino.destination({ dest: options.logFile, append: true, mkdir: true, sync: true }))
-  const cleanups: Cleanup[] = []
+  const cleanups = new Cleanups(err => {
+    logger.warn({ err }, 'cleanup failed')
+    narrator.entry({ at: Date.now(), actor: 'rehearsal', text: `cleanup failed: ${err.message}` })
+  })
   try {
-    return buildReport(await story(options, narrator, hooks, logger, cleanups, started))
+    return buildReport(await untilAborted(story(options, narrator, hooks, logger, cleanups, started), hooks.signal))
   } catch (err) {
     logger.error({ err }, 'rehearsal failed')
     return errorReport(options.scenario, (err as Error).message, Date.now() - started)
   } finally {
-    for (const cleanup of cleanups.reverse()) {
-      await cleanup().catch((err: Error) => {
-        logger.warn({ err }, 'cleanup failed')
-        narrator.entry({ at: Date.now(), actor: 'rehearsal', text: `cleanup failed: ${err.message}` })
-      })
-    }
+    await cleanups.runAll()
   }
 }
 
@@ -91,7 +129,7 @@ function describeNodes (names: string[], spot: Set<string>): string {
   return [...counts].sort(([a], [b]) => a.localeCompare(b)).map(([n, c]) => `${n} (${spot.has(n) ? 'Spot' : 'On-Demand'})${c > 1 ? ` x${c}` : ''}`).join(', ') || 'no node'
 }
 
-async function story (options: RehearsalOptions, narrator: Narrator, hooks: RehearsalHooks, logger: Logger, cleanups: Cleanup[], started: number): Promise<RehearsalFacts> {
+async function story (options: RehearsalOptions, narrator: Narrator, hooks: RehearsalHooks, logger: Logger, cleanups: Cleanups, started: number): Promise<RehearsalFacts> {
   const scenario = SCENARIOS[options.scenario]
   const timeout = options.timeout
   const scaled = (ms: number): number => Math.max(10, Math.round(ms / options.speed))
