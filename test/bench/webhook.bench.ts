@@ -8,7 +8,6 @@ import { readFile, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
-import Fastify from 'fastify'
 import { generateCertificates } from '../../certs/generate.ts'
 import { writeCertificateFiles } from '../../certs/files.ts'
 import { createLogger } from '../../webhook/common/logger.ts'
@@ -17,6 +16,7 @@ import { startWebhook } from '../../webhook/app.ts'
 import { WEBHOOK_OPTIONS, WEBHOOK_PROGRAM } from '../../webhook/options.ts'
 import { MAX_BODY_BYTES, MUTATE_PATH } from '../../webhook/server.ts'
 import { httpsCall } from '../helpers/https.ts'
+import { startBareFastify } from './bare-fastify.ts'
 import { measure, ratio, type BenchModule, type BenchResult, type BenchRow, type LoadTarget } from './harness.ts'
 
 const SERVICE = { service: 'spot-webhook', namespace: 'spot-system' }
@@ -47,11 +47,8 @@ export const webhookBench: BenchModule = {
     // Production log level, lines discarded: the cost of logging is part of the measurement.
     const sink = new Writable({ write (_chunk, _encoding, done) { done() } })
     const webhook = await startWebhook(parsed.values, { logger: createLogger(WEBHOOK_PROGRAM, 'info', sink) })
-    const baseline = Fastify({ https: { cert: set.serving.cert, key: set.serving.key, minVersion: 'TLSv1.2' }, logger: false, bodyLimit: MAX_BODY_BYTES })
     let fixedAnswer = ''
-    baseline.post('/echo', async (_request, reply) => reply.type('application/json').send(fixedAnswer))
-    await baseline.listen({ port: 0, host: '127.0.0.1' })
-    const baselinePort = (baseline.server.address() as { port: number }).port
+    const baseline = await startBareFastify({ tls: set.serving, path: '/echo', bodyLimit: MAX_BODY_BYTES, answer: () => fixedAnswer })
     const rows: BenchRow[] = []
     const ratios = []
     try {
@@ -60,7 +57,7 @@ export const webhookBench: BenchModule = {
         const sample = await httpsCall(target)
         if (sample.status !== 200) throw new Error(`webhook answered ${sample.status}: ${sample.text}`)
         fixedAnswer = sample.text
-        const base = await measure('webhook', c.name, `baseline: bare fastify, fixed ${fixedAnswer.length} B answer`, { ...target, port: baselinePort, path: '/echo' }, settings)
+        const base = await measure('webhook', c.name, `baseline: bare fastify, fixed ${fixedAnswer.length} B answer`, { ...target, port: baseline.port, path: '/echo' }, settings)
         const hook = await measure('webhook', c.name, 'POST /mutate', target, settings)
         rows.push(base, hook)
         ratios.push(ratio(hook, base))
