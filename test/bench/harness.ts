@@ -102,16 +102,18 @@ export interface LoadTarget {
   servername: string
 }
 
-/** Runs `concurrency` clients, each on its own keep-alive connection, sending back to back for `durationMs`. */
-export async function runLoad (target: LoadTarget, durationMs: number, concurrency: number): Promise<{ latencies: number[], errors: number, elapsedMs: number }> {
+/** Runs `concurrency` clients, each on its own keep-alive connection, sending back to back for `durationMs` or until `maxRequests` were sent in all. */
+export async function runLoad (target: LoadTarget, durationMs: number, concurrency: number, maxRequests = Infinity): Promise<{ latencies: number[], errors: number, elapsedMs: number }> {
   const latencies: number[] = []
   let errors = 0
+  let sent = 0
   const started = performance.now()
   const deadline = started + durationMs
   const client = async (): Promise<void> => {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 })
     try {
-      while (performance.now() < deadline) {
+      while (performance.now() < deadline && sent < maxRequests) {
+        sent++
         const t0 = performance.now()
         const status = await httpsCall({ ...target, agent }).then(answer => answer.status, () => 0)
         if (status === 200) latencies.push(performance.now() - t0)

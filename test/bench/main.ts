@@ -11,9 +11,10 @@ import { integer, option, readOptionsOrExit } from '../../webhook/common/options
 import type { BenchModule, BenchRatio, BenchRow, FigureRatio, FigureRow } from './harness.ts'
 import { webhookBench } from './webhook.bench.ts'
 import { drainBench } from './drain.bench.ts'
+import { memoryBench } from './memory.bench.ts'
 
 /** The bench modules, run in this order. */
-const BENCHES: BenchModule[] = [webhookBench, drainBench]
+const BENCHES: BenchModule[] = [webhookBench, drainBench, memoryBench]
 
 const SETTINGS = {
   durationMs: option({ flag: 'duration-ms', env: 'BENCH_DURATION_MS', default: 3000, help: 'Measured time per target.', parse: integer(100, 10_000) }),
