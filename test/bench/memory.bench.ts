@@ -24,6 +24,7 @@ import { MAX_BODY_BYTES, MUTATE_PATH } from '../../webhook/server.ts'
 import { startImdsSim } from '../sim/imds/server.ts'
 import { startKubeSim } from '../sim/k8s/sim.ts'
 import { httpsCall } from '../helpers/https.ts'
+import { parseProcStatus, type ProcessMemory } from './proc-memory.ts'
 import { figureRatio, runLoad, type BenchModule, type BenchResult, type BenchSettings, type FigureRow, type LoadTarget } from './harness.ts'
 
 const SERVICE = { service: 'spot-webhook', namespace: 'spot-system' }
@@ -33,24 +34,6 @@ const READY_TIMEOUT_MS = 30_000
 /** Longest the reviews may take before the loaded reading is taken anyway. */
 const REVIEWS_TIME_LIMIT_MS = 60_000
 const MiB = 1024 * 1024
-
-/** Resident memory of a process as /proc/<pid>/status reports it. */
-export interface ProcessMemory {
-  /** VmRSS: resident now. */
-  rssBytes: number
-  /** VmHWM: the highest resident size so far. */
-  peakBytes: number
-}
-
-/** Reads VmRSS and VmHWM (kB) from the text of /proc/<pid>/status. */
-export function parseProcStatus (status: string): ProcessMemory {
-  const kib = (field: string): number => {
-    const match = new RegExp(`^${field}:\\s*(\\d+)\\s*kB$`, 'm').exec(status)
-    if (match === null) throw new Error(`/proc status has no ${field} line`)
-    return Number(match[1]) * 1024
-  }
-  return { rssBytes: kib('VmRSS'), peakBytes: kib('VmHWM') }
-}
 
 /** A program started for measuring. */
 interface Program {
