@@ -49,7 +49,7 @@ export interface FigureRow {
 export interface FigureRatio {
   bench: string
   case: string
-  /** What is compared, e.g. "drain time" or "RSS". */
+  /** What is compared with what, e.g. "webhook RSS vs bare node". */
   figure: string
   /** target / baseline. */
   ratio: number

@@ -24,7 +24,7 @@ const SETTINGS = {
   drainKubeletDelayMs: option({ flag: 'drain-kubelet-delay-ms', env: 'BENCH_DRAIN_KUBELET_DELAY_MS', default: 200, help: 'Drain: time the simulated kubelet takes to finish a terminating pod.', parse: integer(0, 30_000) }),
   drainReadyDelayMs: option({ flag: 'drain-ready-delay-ms', env: 'BENCH_DRAIN_READY_DELAY_MS', default: 300, help: 'Drain: time from a replacement pod scheduled to Ready.', parse: integer(0, 30_000) }),
   memoryReviews: option({ flag: 'memory-reviews', env: 'BENCH_MEMORY_REVIEWS', default: 3000, help: 'Memory: /mutate reviews sent before the loaded reading.', parse: integer(0, 1_000_000) }),
-  memorySettleMs: option({ flag: 'memory-settle-ms', env: 'BENCH_MEMORY_SETTLE_MS', default: 1000, help: 'Memory: idle time after a program is ready, before its reading.', parse: integer(0, 60_000) })
+  memorySettleMs: option({ flag: 'memory-settle-ms', env: 'BENCH_MEMORY_SETTLE_MS', default: 2500, help: 'Memory: idle time after a program is ready, before its reading (longer than the agent\'s 2 s IMDS poll interval).', parse: integer(0, 60_000) })
 }
 
 function formatRow (r: BenchRow): string {
@@ -40,7 +40,7 @@ function formatFigureRow (r: FigureRow): string {
 }
 
 function formatFigureRatio (r: FigureRatio): string {
-  return `${r.case.padEnd(44)} ${r.figure} ${r.ratio.toFixed(2)}x baseline`
+  return `${r.case.padEnd(44)} ${r.figure}: ${r.ratio.toFixed(2)}x`
 }
 
 const settings = readOptionsOrExit('npm run bench', 'Benchmarks: each target against a baseline measured in the same run, reported as ratios.', SETTINGS)

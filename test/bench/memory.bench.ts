@@ -2,7 +2,8 @@
  * Memory: resident set size (VmRSS, and the peak VmHWM, from
  * /proc/<pid>/status) of the real programs run as their own processes, against
  * baselines measured in the same run:
- * - a bare Node process that loads nothing;
+ * - a bare Node process that loads nothing, and one running an empty .ts
+ *   file (what Node's type stripping, which our programs use, costs);
  * - the webhook (`node webhook/main.ts` with a certificate directory from
  *   certs/) idle and after a few thousand POST /mutate reviews, against a bare
  *   fastify HTTPS server process idle and after the same reviews;
@@ -152,24 +153,28 @@ async function bareNode (settings: BenchSettings, dir: string, asTypeScript: boo
   })
 }
 
+/** A program's readings before and after the reviews. */
+interface IdleAndLoaded { idle: FigureRow, loaded: FigureRow }
+
 /** Idle and loaded readings of an HTTPS program answering `path`, once `ready` resolves. */
-async function idleAndLoaded (settings: BenchSettings, program: Program, target: string, ready: (p: Program) => Promise<void>, load: LoadTarget): Promise<FigureRow[]> {
+async function idleAndLoaded (settings: BenchSettings, program: Program, target: string, ready: (p: Program) => Promise<void>, load: LoadTarget): Promise<IdleAndLoaded> {
   return await withProgram(program, async p => {
     await ready(p)
     await sleep(settings.memorySettleMs)
     const idle = row('idle', target, await memoryOf(p))
     const { latencies, errors } = await runLoad(load, REVIEWS_TIME_LIMIT_MS, settings.concurrency, settings.memoryReviews)
     if (errors > 0) throw new Error(`${p.name}: ${errors} of ${settings.memoryReviews} reviews failed`)
-    return [idle, row(`after ${latencies.length} reviews`, target, await memoryOf(p))]
+    return { idle, loaded: row(`after ${latencies.length} reviews`, target, await memoryOf(p)) }
   })
 }
 
 /** The webhook program and the bare fastify process, idle and after the reviews. */
-async function webhookRows (settings: BenchSettings, dir: string): Promise<{ fastify: FigureRow[], webhook: FigureRow[] }> {
+async function webhookRows (settings: BenchSettings, dir: string): Promise<{ fastify: IdleAndLoaded, webhook: IdleAndLoaded }> {
   const set = await generateCertificates({ ...SERVICE, hosts: ['127.0.0.1'], days: 1, keyType: 'ecdsa' })
   const certDir = join(dir, 'certs')
   await writeCertificateFiles(certDir, set)
   const { review } = JSON.parse(await readFile(repoFile('test/fixtures/admission/workshop-example-v1.json'), 'utf8'))
+  // The port is set per program below.
   const load: LoadTarget = { port: 0, path: MUTATE_PATH, body: JSON.stringify(review), ca: set.ca.cert, servername: SERVER_NAME }
 
   const [port, metricsPort] = [await freePort(), await freePort()]
@@ -186,7 +191,7 @@ async function webhookRows (settings: BenchSettings, dir: string): Promise<{ fas
   await writeFile(answerFile, answer)
   const fastifyPort = await freePort()
   const fastify = startProgram('bare fastify', [repoFile('test/bench/bare-fastify-main.ts'), certDir, String(fastifyPort), MUTATE_PATH, String(MAX_BODY_BYTES), answerFile])
-  const fastifyFigures = await idleAndLoaded(settings, fastify, 'baseline: bare fastify HTTPS, fixed answer', printedReady, { ...load, port: fastifyPort })
+  const fastifyFigures = await idleAndLoaded(settings, fastify, 'baseline: bare fastify HTTPS', printedReady, { ...load, port: fastifyPort })
   return { fastify: fastifyFigures, webhook: webhookFigures }
 }
 
@@ -226,8 +231,8 @@ export const memoryBench: BenchModule = {
       const bareTs = await bareNode(settings, dir, true)
       const { fastify, webhook } = await webhookRows(settings, dir)
       const agent = await agentRow(settings, dir)
-      const [fastifyIdle, fastifyLoaded] = fastify as [FigureRow, FigureRow]
-      const [webhookIdle, webhookLoaded] = webhook as [FigureRow, FigureRow]
+      const { idle: fastifyIdle, loaded: fastifyLoaded } = fastify
+      const { idle: webhookIdle, loaded: webhookLoaded } = webhook
       return {
         figureRows: [bare, bareTs, fastifyIdle, webhookIdle, fastifyLoaded, webhookLoaded, agent],
         figureRatios: [
@@ -236,7 +241,8 @@ export const memoryBench: BenchModule = {
           figureRatio('webhook RSS vs bare fastify', 'RSS', webhookIdle, fastifyIdle),
           figureRatio('webhook RSS vs bare fastify', 'RSS', webhookLoaded, fastifyLoaded),
           figureRatio('webhook peak vs bare fastify', 'peak', webhookLoaded, fastifyLoaded),
-          figureRatio('agent RSS vs bare node', 'RSS', agent, bare)
+          figureRatio('agent RSS vs bare node', 'RSS', agent, bare),
+          figureRatio('agent RSS vs empty .ts file', 'RSS', agent, bareTs)
         ]
       }
     } finally {
