@@ -42,7 +42,7 @@ function spread (pods: number, deployments: number): number[] {
 }
 
 function maxUnavailableBudget (app: string): KubeObject {
-  return { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: `${app}-pdb`, namespace: 'default' }, spec: { maxUnavailable: 1, selector: { matchLabels: { app } } } } as KubeObject
+  return { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: `${app}-pdb`, namespace: 'default' }, spec: { maxUnavailable: 1, selector: { matchLabels: { app } } } }
 }
 
 function daemonSet (name: string): KubeObject {
@@ -51,7 +51,7 @@ function daemonSet (name: string): KubeObject {
     kind: 'DaemonSet',
     metadata: { name, namespace: 'kube-system' },
     spec: { selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'c', image: `${name}:1` }] } } }
-  } as KubeObject
+  }
 }
 
 const isDaemonSetPod = (pod: V1Pod | KubeObject): boolean => (pod.metadata?.ownerReferences ?? []).some((o: { kind: string, controller?: boolean }) => o.controller === true && o.kind === 'DaemonSet')
