@@ -1,12 +1,12 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
+import { once } from 'node:events'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { taintKey } from '../../agent/node-state.ts'
 import { createLogger } from '../../webhook/common/logger.ts'
-import { once } from 'node:events'
 import { runProgram, spawnProgram } from '../helpers/spawn.ts'
-import { startKubeSim } from '../sim/k8s/sim.ts'
+import { startKubeSim, type KubeSim } from '../sim/k8s/sim.ts'
 import { registerWebhook, startLocalWebhook } from './embedded.ts'
 import { LABELLED_NAMESPACE, loadWebhookConfiguration, PLAIN_NAMESPACE } from './manifests.ts'
 import { StoryRecorder, assertStory } from './recorder.ts'
@@ -19,8 +19,12 @@ import { runRehearsal } from './rehearsal.ts'
 
 const MAIN = 'test/rehearsal/main.ts'
 
-t.test('--kubeconfig runs steps 3 to 5 on a separately started cluster with the webhook installed, and puts it back', async t => {
-  // What a user's kind cluster looks like after `kubectl apply -k deploy/`: the webhook registered and reachable.
+/**
+ * What a user's kind cluster looks like after `kubectl apply -k deploy/`: a separately
+ * started simulator with two Spot nodes, one On-Demand node and the webhook registered
+ * and reachable; its kubeconfig written to a temporary folder.
+ */
+async function startUserCluster (t: Test): Promise<{ sim: KubeSim, dir: string }> {
   const config = await loadWebhookConfiguration()
   const local = await startLocalWebhook(config, createLogger('spot-webhook', 'silent'))
   t.teardown(() => local.stop())
@@ -35,6 +39,11 @@ t.test('--kubeconfig runs steps 3 to 5 on a separately started cluster with the 
   const dir = await mkdtemp(join(tmpdir(), 'spot-rehearsal-test-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   await sim.writeKubeconfig(join(dir, 'kubeconfig'))
+  return { sim, dir }
+}
+
+t.test('--kubeconfig runs steps 3 to 5 on a separately started cluster with the webhook installed, and puts it back', async t => {
+  const { sim, dir } = await startUserCluster(t)
   const recorder = new StoryRecorder(sim)
   t.teardown(recorder.unsubscribe)
 
@@ -54,20 +63,7 @@ t.test('--kubeconfig runs steps 3 to 5 on a separately started cluster with the 
 })
 
 t.test('Ctrl-C in the middle of a --kubeconfig run still puts the cluster back', async t => {
-  const config = await loadWebhookConfiguration()
-  const local = await startLocalWebhook(config, createLogger('spot-webhook', 'silent'))
-  t.teardown(() => local.stop())
-  const sim = await startKubeSim({
-    nodes: [{ lifecycle: 'spot' }, { lifecycle: 'spot' }, { lifecycle: 'on-demand' }],
-    readyDelayMs: 100,
-    kubeletDelayMs: 100,
-    webhookServiceUrl: svc => `${local.url}${svc.path ?? '/'}`
-  })
-  t.teardown(() => sim.close())
-  await registerWebhook(sim.kubeConfig, config, local.caPem)
-  const dir = await mkdtemp(join(tmpdir(), 'spot-rehearsal-test-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  await sim.writeKubeconfig(join(dir, 'kubeconfig'))
+  const { sim, dir } = await startUserCluster(t)
 
   // Speed 1: the drain takes seconds, so the interruption lands in the middle of it.
   const child = spawnProgram(MAIN, ['--kubeconfig', join(dir, 'kubeconfig')])
