@@ -6,6 +6,7 @@
  * when interrupted, after putting the cluster back), 2 on a bad flag.
  */
 import { readOptionsOrExit } from '../../webhook/common/options.ts'
+import { STOP_SIGNALS } from '../../webhook/common/signals.ts'
 import { createNarrator, SILENT_NARRATOR } from './output.ts'
 import { REHEARSAL_OPTIONS, REHEARSAL_PROGRAM, REHEARSAL_SUMMARY } from './options.ts'
 import { formatReport } from './report.ts'
@@ -21,7 +22,7 @@ if (!options.json) {
 }
 // Ctrl-C ends the story but still puts a real cluster back; a second one kills at once.
 const interrupted = new AbortController()
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => interrupted.abort(signal))
+for (const signal of STOP_SIGNALS) process.once(signal, () => interrupted.abort(signal))
 const report = await runRehearsal(options, narrator, { signal: interrupted.signal })
 if (options.json) process.stdout.write(JSON.stringify(report) + '\n')
 else process.stdout.write('\n' + formatReport(report))
