@@ -8,30 +8,40 @@ import { once } from 'node:events'
 import { readFile } from 'node:fs/promises'
 import { makeCertDir } from '../helpers/certs.ts'
 import { httpsRequest, postReview } from '../helpers/https.ts'
-import { startTestWebhook } from '../helpers/webhook.ts'
+import { startTestWebhook, type TestWebhook } from '../helpers/webhook.ts'
 
 const review = JSON.parse(await readFile(new URL('../fixtures/admission/workshop-example-v1.json', import.meta.url), 'utf8')).review
 const body = JSON.stringify(review)
+
+/**
+ * Sends the review in two parts: the first 50 bytes, then, once the server has
+ * the request, `during()`, then the rest of the body only when `finish` is true.
+ */
+function reviewInterruptedBy (webhook: TestWebhook, ca: string, during: () => Promise<unknown>, finish: boolean): ReturnType<typeof httpsRequest> {
+  const received = once(webhook.httpsServer, 'request')
+  return httpsRequest({
+    port: webhook.port,
+    ca,
+    body,
+    beforeBody: async write => {
+      write(body.slice(0, 50))
+      await received
+      await during()
+      if (finish) write(body.slice(50))
+    }
+  })
+}
 
 t.test('stop() finishes the request in flight, then refuses new connections', async t => {
   const { dir, set } = await makeCertDir(t)
   const webhook = await startTestWebhook(t, dir)
   let stopped!: Promise<void>
-  const received = once(webhook.httpsServer, 'request')
-  const res = await httpsRequest({
-    port: webhook.port,
-    ca: set.ca.cert,
-    body,
-    beforeBody: async write => {
-      write(body.slice(0, 50))
-      await received
-      stopped = webhook.stop()
-      const ready = await fetch(`http://127.0.0.1:${webhook.metricsPort}/readyz`)
-      t.equal(ready.status, 503, 'not ready while shutting down')
-      t.match(await ready.text(), /shutting down/)
-      write(body.slice(50))
-    }
-  })
+  const res = await reviewInterruptedBy(webhook, set.ca.cert, async () => {
+    stopped = webhook.stop()
+    const ready = await fetch(`http://127.0.0.1:${webhook.metricsPort}/readyz`)
+    t.equal(ready.status, 503, 'not ready while shutting down')
+    t.match(await ready.text(), /shutting down/)
+  }, true)
   t.equal(res.status, 200, 'the in-flight request is answered')
   t.equal(JSON.parse(res.text).response.uid, review.request.uid)
   await stopped
@@ -43,17 +53,7 @@ t.test('stop() finishes the request in flight, then refuses new connections', as
 t.test('the shutdown timeout closes a connection whose request never completes', async t => {
   const { dir, set } = await makeCertDir(t)
   const webhook = await startTestWebhook(t, dir, ['--shutdown-timeout', '50ms'])
-  const received = once(webhook.httpsServer, 'request')
-  const stuck = httpsRequest({
-    port: webhook.port,
-    ca: set.ca.cert,
-    body,
-    beforeBody: async write => {
-      write(body.slice(0, 50))
-      await received
-      await webhook.stop()
-    }
-  })
+  const stuck = reviewInterruptedBy(webhook, set.ca.cert, () => webhook.stop(), false)
   await t.rejects(stuck, 'the stuck request is cut off')
   t.ok(webhook.logs.some(l => l.msg === 'shutdown timeout reached; closing remaining connections'))
 })
