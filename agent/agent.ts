@@ -1,29 +1,27 @@
 /**
- * The agent as a function: `startAgent(config, deps)` reads the instance
- * metadata, starts one monitor per enabled notice kind, a Node loop
- * (rehearsal annotation, reboot and rebalance expiry), the ops servers, and
- * dispatches notices to handlers so each event runs once. Faults in IMDS or
- * the API are logged, counted and retried on the next poll; nothing here
- * crashes the process. `stop()` stops polling and hands the event in
- * progress over to the next start (its state is on the Node).
+ * The agent's wiring: `startAgent(config, deps)` builds the clients, the ops
+ * servers, the event store's dispatcher and the sources (an IMDS monitor per
+ * enabled notice kind and the Node monitor), and connects the store's jobs to
+ * the actions. Faults in IMDS or the API are logged, counted and retried;
+ * nothing here crashes the process. `stop()` stops the sources and hands the
+ * event in progress over to the next start (its state is on the Node).
  */
 import { EventEmitter } from 'node:events'
-import { readFile } from 'node:fs/promises'
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { buildOpsServer } from '../webhook/common/ops-server.ts'
 import type { Registry } from '../webhook/common/metrics.ts'
+import { actOnNotice, eventLogger, undoInterruption, EVENT_REASONS, type ActionContext, type ActOutcome } from './actions.ts'
 import type { AgentConfig } from './config.ts'
-import { handleNotice, undoNotice, eventLogger, EVENT_REASONS, type HandlerContext, type HandlerOutcome } from './handler.ts'
+import { EventDispatcher, type Job, type JobEnd } from './event-store.ts'
 import { ImdsClient, type NodeMetadata } from './imds.ts'
 import { NodeClient } from './kube.ts'
 import { createAgentMetrics, type AgentMetrics } from './metrics.ts'
-import { startMonitor, type Monitor, type MonitorSink } from './monitors.ts'
-import { expiredEvents, parseUptime, readState, REHEARSE_ANNOTATION } from './node-state.ts'
-import { NOTICE_KINDS, type Notice, type NoticeKind } from './notices.ts'
-import { rehearsalRequest } from './rehearsal.ts'
+import { startImdsMonitor, startNodeMonitor, type ImdsMonitor, type NodeMonitor } from './monitors.ts'
+import type { Notice, NoticeKind, NoticeParseError } from './notices.ts'
 import { loadTemplate } from './notify.ts'
+import { monitoredKinds, readinessProblem } from './policy.ts'
 import { createApiGate } from './rate-limit.ts'
 
 /** What the agent is built from besides its configuration. */
@@ -37,28 +35,45 @@ export interface AgentDeps {
   imdsTimeoutMs?: number
   /** First IMDS retry backoff step (default 100 ms). */
   imdsBackoffBaseMs?: number
-  /** How often pods are listed while waiting for them to go (default 250 ms). */
-  goneCheckIntervalMs?: number
+  /** First reconnect delay of the Kubernetes watches (default 500 ms). */
+  watchBackoffBaseMs?: number
+  /** How long the Node watch may be down before the agent reports not ready (default 60 s). */
+  nodeWatchStaleAfterMs?: number
   /** Address the ops servers listen on (default 0.0.0.0). */
   opsHost?: string
+  /** Where the agent reports its activity (a new emitter by default); pass one to listen from the very start. */
+  activity?: EventEmitter<AgentActivity>
 }
 
-/** What a finished handler run reports on `events` ('outcome'). */
-export interface OutcomeEvent {
+/** How acting on a notice ended, as the agent reports it. */
+export interface OutcomeReport {
   notice: Notice
-  outcome: HandlerOutcome | 'error'
+  outcome: ActOutcome | 'error'
   error?: Error
+}
+
+/** An event undone, as the agent reports it. */
+export interface UndoReport {
+  eventId: string
+  kind: NoticeKind
+  why: string
+}
+
+/** What the agent reports as it works, for tests, the rehearsal and embedding programs. */
+export interface AgentActivity {
+  outcome: [OutcomeReport]
+  undo: [UndoReport]
+  unparseable: [{ kind: NoticeKind, error: NoticeParseError }]
 }
 
 /** A running agent. */
 export interface RunningAgent {
   metrics: AgentMetrics
   metadata: NodeMetadata
-  /** Emits 'outcome' (OutcomeEvent), 'undo' ({ eventId, kind, why }) and 'unparseable' ({ kind, error }). */
-  events: EventEmitter
+  activity: EventEmitter<AgentActivity>
   /** Base URLs of the ops servers that were started. */
   opsUrls: { probes?: string, metrics?: string }
-  /** Stops polling, hands over the event in progress, closes the servers. */
+  /** Stops the sources, hands over the event in progress, closes the servers. */
   stop (): Promise<void>
 }
 
@@ -72,25 +87,14 @@ function abortableSleep (ms: number, signal: AbortSignal): Promise<void> {
   })
 }
 
-/** Which notice kinds have a monitor under `config`. */
-export function monitoredKinds (config: AgentConfig): NoticeKind[] {
-  const enabled: Record<NoticeKind, boolean> = {
-    'spot-itn': config.enableSpotInterruptionDraining,
-    'rebalance-recommendation': config.enableRebalanceMonitoring || config.enableRebalanceDraining,
-    'scheduled-maintenance': config.enableScheduledEventDraining,
-    'asg-lifecycle-termination': config.enableAsgLifecycleDraining
-  }
-  return NOTICE_KINDS.filter(k => enabled[k])
-}
-
 /** Starts the agent. Throws only for problems that make running pointless (an unreadable template file). */
 export async function startAgent (config: AgentConfig, deps: AgentDeps): Promise<RunningAgent> {
-  const logger = deps.logger
+  const { logger } = deps
   const now = deps.now ?? Date.now
   const metrics = createAgentMetrics(deps.registry)
-  const abort = new AbortController()
-  const sleep = (ms: number): Promise<void> => abortableSleep(ms, abort.signal)
-  const events = new EventEmitter()
+  const stopping = new AbortController()
+  const sleep = (ms: number): Promise<void> => abortableSleep(ms, stopping.signal)
+  const activity = deps.activity ?? new EventEmitter<AgentActivity>()
   const template = await loadTemplate(config.webhookTemplate, config.webhookTemplateFile)
   const imds = new ImdsClient({
     baseUrl: config.instanceMetadataUrl,
@@ -98,139 +102,114 @@ export async function startAgent (config: AgentConfig, deps: AgentDeps): Promise
     logger: logger.child({ component: 'imds' }),
     now,
     sleep,
-    ...(deps.imdsTimeoutMs !== undefined ? { timeoutMs: deps.imdsTimeoutMs } : {}),
-    ...(deps.imdsBackoffBaseMs !== undefined ? { backoffBaseMs: deps.imdsBackoffBaseMs } : {}),
+    timeoutMs: deps.imdsTimeoutMs,
+    backoffBaseMs: deps.imdsBackoffBaseMs,
     onError: (path, reason) => metrics.imdsErrors.inc({ path, reason })
   })
-  const client = new NodeClient(deps.kubeConfig, config.nodeName, createApiGate(config.kubeApiQps, config.kubeApiBurst, config.drainParallelism, now, sleep), now)
-  // Ops servers first (probes and metrics, one server when they share a port),
-  // so liveness holds while a slow or absent IMDS is asked for the metadata.
-  const servers: FastifyInstance[] = []
-  const opsUrls: RunningAgent['opsUrls'] = {}
-  const staleAfterMs = Math.max(30_000, config.pollInterval * 5)
-  const notReadyReason = (): string | undefined => {
-    const last = metrics.lastImdsSuccess.get() * 1000
-    if (monitoredKinds(config).length > 0 && now() - last > staleAfterMs) return last === 0 ? 'no successful IMDS poll yet' : `no successful IMDS poll for ${Math.round((now() - last) / 1000)}s`
-    return undefined
+  const client = new NodeClient({
+    kubeConfig: deps.kubeConfig,
+    nodeName: config.nodeName,
+    gate: createApiGate(config.kubeApiQps, config.kubeApiBurst, config.drainParallelism, now, sleep),
+    logger,
+    now,
+    watchBackoffBaseMs: deps.watchBackoffBaseMs
+  })
+
+  const imdsMonitors: ImdsMonitor[] = []
+  let nodeMonitor: NodeMonitor | undefined
+  const lastImdsSuccess = (): number | undefined => {
+    const times = imdsMonitors.map(m => m.lastSuccess()).filter(t => t !== undefined)
+    return times.length === 0 ? undefined : Math.max(...times)
   }
-  const unhealthyReason = (): string | undefined => abort.signal.aborted ? 'stopping' : undefined
-  const wanted = new Map<number, Array<'probes' | 'metrics'>>()
-  if (config.enableProbesServer) wanted.set(config.probesServerPort, ['probes'])
-  if (config.enablePrometheusServer) wanted.set(config.prometheusServerPort, [...(wanted.get(config.prometheusServerPort) ?? []), 'metrics'])
-  for (const [port, roles] of wanted) {
-    const app = buildOpsServer({ registry: metrics.registry, notReadyReason, unhealthyReason })
-    const address = await app.listen({ port, host: deps.opsHost ?? '0.0.0.0' })
-    servers.push(app)
-    for (const role of roles) opsUrls[role] = address
-  }
+  const notReadyReason = (): string | undefined => readinessProblem({
+    now: now(),
+    monitoringImds: monitoredKinds(config).length > 0,
+    lastImdsSuccess: lastImdsSuccess(),
+    imdsStaleAfterMs: Math.max(30_000, config.pollInterval * 5),
+    nodeWatchDownSince: nodeMonitor?.downSince(),
+    nodeWatchStaleAfterMs: deps.nodeWatchStaleAfterMs ?? 60_000
+  })
+  // Ops servers first, so liveness holds while a slow or absent IMDS is asked for the metadata.
+  const servers = await startOpsServers(config, metrics.registry, notReadyReason, () => stopping.signal.aborted ? 'stopping' : undefined, deps.opsHost ?? '0.0.0.0')
   const metadata = await imds.readNodeMetadata()
   logger.info({ metadata }, 'instance metadata read')
-  const ctx: HandlerContext = {
-    config, client, metadata, metrics, logger, template, now, sleep, signal: abort.signal, announced: new Set(),
-    ...(deps.goneCheckIntervalMs !== undefined ? { goneCheckIntervalMs: deps.goneCheckIntervalMs } : {})
-  }
 
-  const running = new Map<string, Promise<void>>()
-  const finished = new Set<string>()
-  const run = (key: string, job: () => Promise<void>): void => {
-    if (running.has(key) || finished.has(key) || abort.signal.aborted) return
-    running.set(key, job().finally(() => running.delete(key)))
-  }
-  const dispatch = (notice: Notice): void => {
-    if (notice.state === 'active') {
-      run(notice.eventId, async () => {
-        try {
-          const outcome = await handleNotice(notice, ctx)
-          if (outcome !== 'handed-over') finished.add(notice.eventId)
-          events.emit('outcome', { notice, outcome } satisfies OutcomeEvent)
-        } catch (err) {
-          metrics.actions.inc({ action: 'handle', result: 'error' })
-          eventLogger(ctx, notice).error({ err }, 'handling the notice failed; retrying on the next poll')
-          events.emit('outcome', { notice, outcome: 'error', error: err as Error } satisfies OutcomeEvent)
-        }
-      })
-    } else {
-      undo(notice.eventId, notice.kind, notice.state)
-    }
-  }
-  const undo = (eventId: string, kind: NoticeKind, why: string): void => {
-    run(`undo:${eventId}`, async () => {
-      try {
-        await running.get(eventId)
-        if (await undoNotice(eventId, kind, why, ctx)) events.emit('undo', { eventId, kind, why })
-        finished.add(`undo:${eventId}`)
-        finished.add(eventId)
-      } catch (err) {
-        eventLogger(ctx, { eventId, kind }).error({ err }, 'undoing the event failed; retrying on the next poll')
-      }
-    })
-  }
-  const lastGarbage = new Map<NoticeKind, string>()
-  const sink: MonitorSink = {
-    notices: (_kind, notices) => { for (const n of notices) dispatch(n) },
-    unparseable: (kind, error) => {
-      events.emit('unparseable', { kind, error })
-      if (lastGarbage.get(kind) === error.excerpt || !config.emitKubernetesEvents || config.dryRun) return
-      lastGarbage.set(kind, error.excerpt)
-      client.createNodeEvent(undefined, { reason: 'UnparseableNotice', message: `${EVENT_REASONS[kind]}: ${error.message}`, type: 'Warning' })
+  const ctx: ActionContext = { config, client, metadata, metrics, logger, template, now, sleep, signal: stopping.signal }
+  const dispatcher = new EventDispatcher({
+    run: job => runJob(job, ctx, activity),
+    unparseable: (kind, error, news) => {
+      activity.emit('unparseable', { kind, error })
+      if (!news || !config.emitKubernetesEvents || config.dryRun) return
+      client.createKubeEvent(undefined, { reason: 'UnparseableNotice', message: `${EVENT_REASONS[kind]}: ${error.message}`, type: 'Warning' })
         .catch(err => logger.warn({ err }, 'could not record the unparseable-notice event'))
     }
+  })
+  for (const kind of monitoredKinds(config)) {
+    imdsMonitors.push(startImdsMonitor(kind, { imds, instanceId: metadata.instanceId, intervalMs: config.pollInterval, logger: logger.child({ component: 'monitor', kind }), metrics, now, sink: dispatcher }))
   }
-  const monitors: Monitor[] = monitoredKinds(config).map(kind => startMonitor(kind, {
-    imds, instanceId: metadata.instanceId, intervalMs: config.pollInterval, logger: logger.child({ component: 'monitor', kind }), metrics, now, sink
-  }))
-
-  // The Node loop: rehearsal annotation, reboots, expired rebalance cordons.
-  let uptimeWarned = false
-  const bootTime = async (): Promise<number | undefined> => {
-    try {
-      return now() - parseUptime(await readFile(config.uptimeFromFile, 'utf8')) * 1000
-    } catch (err) {
-      if (!uptimeWarned) logger.warn({ err: { message: (err as Error).message }, file: config.uptimeFromFile }, 'cannot read the uptime; reboots will not be noticed')
-      uptimeWarned = true
-      return undefined
-    }
-  }
-  let rehearsalWarned = ''
-  const nodeTick = async (): Promise<void> => {
-    try {
-      const node = await client.getNode()
-      for (const { record, why } of expiredEvents(readState(node), now(), await bootTime(), config.rebalanceUncordonAfter)) {
-        undo(record.id, record.kind, why === 'rebooted' ? 'instance rebooted since' : `no interruption followed within ${config.rebalanceUncordonAfter! / 1000}s`)
-      }
-      if (!config.enableRehearsal) return
-      const request = rehearsalRequest(node, now())
-      if (request.kind === 'invalid' && rehearsalWarned !== request.value) {
-        logger.warn({ value: request.value, expected: NOTICE_KINDS }, `ignoring ${REHEARSE_ANNOTATION}: unknown notice kind`)
-        rehearsalWarned = request.value
-      }
-      if (request.kind === 'rehearse' && ![...running.keys()].some(k => k.startsWith('rehearsal-'))) dispatch(request.notice)
-    } catch (err) {
-      logger.warn({ err: { message: (err as Error).message } }, 'reading the node failed; will try again')
-    }
-  }
-  let nodeTimer: NodeJS.Timeout | undefined
-  let nodeLoop: Promise<void> = Promise.resolve()
-  const scheduleNodeTick = (): void => {
-    nodeLoop = nodeTick().finally(() => { if (!abort.signal.aborted) nodeTimer = setTimeout(scheduleNodeTick, config.nodePollInterval) })
-  }
-  scheduleNodeTick()
-
-  logger.info({ monitors: monitors.map(m => m.kind), opsUrls, dryRun: config.dryRun }, 'agent started')
+  nodeMonitor = await startNodeMonitor({
+    watchNode: onNode => client.watchNode(onNode),
+    enableRehearsal: config.enableRehearsal,
+    rebalanceUncordonAfterMs: config.rebalanceUncordonAfter,
+    uptimeFile: config.uptimeFromFile,
+    logger: logger.child({ component: 'node-monitor' }),
+    now,
+    sink: dispatcher
+  })
+  const monitors = [...imdsMonitors, nodeMonitor]
+  logger.info({ monitors: monitors.map(m => m.name), opsUrls: servers.urls, dryRun: config.dryRun }, 'agent started')
 
   return {
     metrics,
     metadata,
-    events,
-    opsUrls,
+    activity,
+    opsUrls: servers.urls,
     async stop () {
-      abort.abort()
-      clearTimeout(nodeTimer)
+      stopping.abort()
       await Promise.all(monitors.map(m => m.stop()))
-      await nodeLoop
-      await Promise.all(running.values())
-      await Promise.all(servers.map(s => s.close()))
+      await dispatcher.close()
+      await Promise.all(servers.apps.map(s => s.close()))
       logger.info('agent stopped')
     }
   }
+}
+
+/** Runs one of the store's jobs with the actions, reporting how it went; never throws. */
+async function runJob (job: Job, ctx: ActionContext, activity: EventEmitter<AgentActivity>): Promise<JobEnd> {
+  if (job.type === 'act') {
+    const { notice } = job
+    try {
+      const outcome = await actOnNotice(notice, job.announce, ctx)
+      activity.emit('outcome', { notice, outcome })
+      return outcome === 'handed-over' ? 'handed-over' : 'finished'
+    } catch (err) {
+      ctx.metrics.actions.inc({ action: 'handle', result: 'error' })
+      eventLogger(ctx, notice).error({ err }, 'handling the notice failed; retrying on the next poll')
+      activity.emit('outcome', { notice, outcome: 'error', error: err as Error })
+      return 'failed'
+    }
+  }
+  try {
+    if (await undoInterruption(job.eventId, job.kind, job.why, ctx)) activity.emit('undo', { eventId: job.eventId, kind: job.kind, why: job.why })
+    return 'finished'
+  } catch (err) {
+    eventLogger(ctx, job).error({ err }, 'undoing the event failed; retrying on the next poll')
+    return 'failed'
+  }
+}
+
+/** Starts the probes and metrics servers (one server when they share a port). */
+async function startOpsServers (config: AgentConfig, registry: Registry, notReadyReason: () => string | undefined, unhealthyReason: () => string | undefined, host: string): Promise<{ apps: FastifyInstance[], urls: RunningAgent['opsUrls'] }> {
+  const wanted = new Map<number, Array<'probes' | 'metrics'>>()
+  if (config.enableProbesServer) wanted.set(config.probesServerPort, ['probes'])
+  if (config.enablePrometheusServer) wanted.set(config.prometheusServerPort, [...(wanted.get(config.prometheusServerPort) ?? []), 'metrics'])
+  const apps: FastifyInstance[] = []
+  const urls: RunningAgent['opsUrls'] = {}
+  for (const [port, roles] of wanted) {
+    const app = buildOpsServer({ registry, notReadyReason, unhealthyReason })
+    const address = await app.listen({ port, host })
+    apps.push(app)
+    for (const role of roles) urls[role] = address
+  }
+  return { apps, urls }
 }

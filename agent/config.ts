@@ -10,15 +10,13 @@ import {
 } from '../webhook/common/options.ts'
 import { LOG_LEVELS } from '../webhook/common/logger.ts'
 import { NOTICE_KINDS, type NoticeKind } from './notices.ts'
+import { TAINT_EFFECTS, type TaintEffect } from './node-state.ts'
 
 /** Program name used in `--help` and error messages. */
 export const AGENT_PROGRAM = 'spot-agent'
 
 /** One-paragraph summary for `--help`. */
 export const AGENT_SUMMARY = 'Node agent: watches the EC2 instance metadata service for Spot interruption, rebalance, scheduled maintenance and ASG termination notices, and taints, cordons and drains its node before the instance goes away.'
-
-/** Taint effects Kubernetes accepts. */
-export const TAINT_EFFECTS = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'] as const
 
 /** A JSON object of string header values (WEBHOOK_HEADERS). */
 function headersObject (raw: string): Record<string, string> {
@@ -65,7 +63,7 @@ export const AGENT_OPTIONS = {
   enableAsgLifecycleDraining: option({ flag: 'enable-asg-lifecycle-draining', env: 'ENABLE_ASG_LIFECYCLE_DRAINING', default: false, help: 'Watch autoscaling/target-lifecycle-state and drain when it turns Terminated.', parse: boolean }),
   cordonOnly: option({ flag: 'cordon-only', env: 'CORDON_ONLY', default: false, help: 'Taint, label and cordon, but never drain.', parse: boolean }),
   taintNode: option({ flag: 'taint-node', env: 'TAINT_NODE', default: true, help: 'Taint the node spot-handler.io/<kind>=<event id> (on by default, unlike the Node Termination Handler).', parse: boolean }),
-  taintEffect: option({ flag: 'taint-effect', env: 'TAINT_EFFECT', default: 'NoSchedule' as typeof TAINT_EFFECTS[number], help: `Effect of that taint: ${TAINT_EFFECTS.join(', ')}.`, parse: oneOf(TAINT_EFFECTS) }),
+  taintEffect: option({ flag: 'taint-effect', env: 'TAINT_EFFECT', default: 'NoSchedule' as TaintEffect, help: `Effect of that taint: ${TAINT_EFFECTS.join(', ')}.`, parse: oneOf(TAINT_EFFECTS) }),
   excludeFromLoadBalancers: option({ flag: 'exclude-from-load-balancers', env: 'EXCLUDE_FROM_LOAD_BALANCERS', default: true, help: 'Label the node node.kubernetes.io/exclude-from-external-load-balancers (only if absent; removed on undo only if we added it). On by default.', parse: boolean }),
   deleteLocalData: option({ flag: 'delete-local-data', env: 'DELETE_LOCAL_DATA', default: true, help: 'Evict pods using emptyDir volumes (their data is lost); when false such pods block the drain and are reported.', parse: boolean }),
   ignoreDaemonSets: option({ flag: 'ignore-daemon-sets', env: 'IGNORE_DAEMON_SETS', default: true, help: 'Leave DaemonSet-owned pods running (their controller would put them back anyway).', parse: boolean }),
@@ -88,7 +86,6 @@ export const AGENT_OPTIONS = {
   kubeApiBurst: option({ flag: 'kube-api-burst', env: 'KUBE_API_BURST', default: 100, help: 'Kubernetes API request burst during a drain.', parse: integer(1, 100000) }),
   // --- our own ---
   pollInterval: option({ flag: 'poll-interval', env: 'POLL_INTERVAL', default: 2000, shownDefault: '2s', help: 'How often each notice kind is polled on IMDS (e.g. 500ms, 2s; a bare number is seconds).', parse: duration('s') }),
-  nodePollInterval: option({ flag: 'node-poll-interval', env: 'NODE_POLL_INTERVAL', default: 10_000, shownDefault: '10s', help: 'How often the Node is read for the rehearsal annotation, reboots and expired rebalance cordons.', parse: duration('s') }),
   rebalanceUncordonAfter: option({ flag: 'rebalance-uncordon-after', env: 'REBALANCE_UNCORDON_AFTER', default: undefined as number | undefined, shownDefault: 'off', help: 'Undo a rebalance cordon when no interruption notice followed within this time (e.g. 30m); empty keeps the node cordoned.', parse: optional(duration('s')) }),
   enableRehearsal: option({ flag: 'enable-rehearsal', env: 'ENABLE_REHEARSAL', default: true, help: 'Act on the Node annotation spot-handler.io/rehearse=<kind> as if IMDS had posted that notice now with a two-minute deadline.', parse: boolean }),
   deadlineSafetyMargin: option({ flag: 'deadline-safety-margin', env: 'DEADLINE_SAFETY_MARGIN', default: 5000, shownDefault: '5s', help: 'Time kept free before a notice deadline: grace periods end this long before the instance goes away.', parse: duration('s') }),
@@ -109,7 +106,6 @@ export function checkAgentConfig (config: AgentConfig): AgentConfig {
     throw new ConfigError(`${name('webhookTemplate')} and ${name('webhookTemplateFile')} are mutually exclusive`)
   }
   if (config.pollInterval < 10) throw new ConfigError(`${name('pollInterval')} must be at least 10ms`)
-  if (config.nodePollInterval < 10) throw new ConfigError(`${name('nodePollInterval')} must be at least 10ms`)
   if ((config.podName === '') !== (config.podNamespace === '')) {
     throw new ConfigError(`${name('podName')} and ${name('podNamespace')} must be set together`)
   }

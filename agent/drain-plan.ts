@@ -1,8 +1,9 @@
 /**
  * The drain plan (pure): which of the node's pods to evict, which finished
- * pods to delete, which to leave alone and why, which block the drain; and the
- * deadline arithmetic that bounds grace periods and decides when a pod still
- * blocked by a PodDisruptionBudget must be deleted anyway.
+ * pods to delete, which to leave alone and why, which block the drain; the
+ * deadline arithmetic that bounds grace periods; and what to do after a
+ * refused eviction (retry after a backoff, give up, or delete the pod a
+ * budget still protects because the deadline leaves no more time).
  */
 import type { V1Pod } from '@kubernetes/client-node'
 
@@ -106,4 +107,48 @@ export function deleteAtDeadlineTime (desiredSeconds: number, deadline: number, 
  */
 export function evictionBackoffMs (attempt: number, baseMs = 250, capMs = 1000): number {
   return Math.min(capMs, baseMs * 2 ** Math.max(0, attempt))
+}
+
+/** What to do after an eviction was refused. */
+export type RefusalStep =
+  | { step: 'retry', waitMs: number }
+  | { step: 'give-up' }
+  | { step: 'delete', graceSeconds: number }
+
+/** The retry state of one refused pod. */
+export interface RefusalState {
+  /** Backoff steps taken since the drain last made progress. */
+  backoffStep: number
+  /** The drain's progress count when the pod last waited. */
+  seenProgress: number
+}
+
+/** The moment a refusal is judged. */
+export interface RefusalContext {
+  now: number
+  /** Evictions accepted so far in this drain: when it moved, budgets are moving and the backoff starts over. */
+  progress: number
+  /** When the pod must be deleted anyway (undefined: never). */
+  deleteAt?: number
+  /** When the drain stops waiting. */
+  stopAt: number
+  desiredGraceSeconds: number
+  deadline?: number
+  safetyMarginMs: number
+}
+
+/**
+ * After a refusal: delete once the deadline forces it (with the grace that is
+ * left), give up at the end of the drain, otherwise retry after a backoff that
+ * starts over whenever another eviction got through, never sleeping past the
+ * next decision point.
+ */
+export function afterRefusal (state: RefusalState, at: RefusalContext): { next: RefusalStep, state: RefusalState } {
+  if (at.deleteAt !== undefined && at.now >= at.deleteAt) {
+    return { next: { step: 'delete', graceSeconds: boundedGraceSeconds(at.desiredGraceSeconds, at.deadline, at.now, at.safetyMarginMs) }, state }
+  }
+  if (at.now >= at.stopAt) return { next: { step: 'give-up' }, state }
+  const backoffStep = at.progress !== state.seenProgress ? 0 : state.backoffStep
+  const waitMs = Math.min(evictionBackoffMs(backoffStep), Math.max(1, (at.deleteAt ?? at.stopAt) - at.now))
+  return { next: { step: 'retry', waitMs }, state: { backoffStep: backoffStep + 1, seenProgress: at.progress } }
 }

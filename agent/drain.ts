@@ -1,14 +1,15 @@
 /**
  * The drain: evict every pod of the plan concurrently (the API gate bounds
- * parallelism and rate), retry budget refusals promptly with capped backoff,
- * delete finished pods, wait until each pod is gone or replaced, and respect
- * the deadline: grace periods end before it, and a pod a budget still blocks
- * when it can no longer wait is deleted with the grace that is left (when
- * enabled), recording the budget that blocked it.
+ * parallelism and rate), retry budget refusals as `afterRefusal` decides,
+ * delete finished pods, and wait, on a watch of the node's pods, until each
+ * pod is gone or replaced. The deadline rules: grace periods end before it,
+ * and a pod a budget still blocks when it can no longer wait is deleted with
+ * the grace that is left (when enabled), recording the budget that blocked it.
  */
+import type { V1Pod } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
-import { boundedGraceSeconds, deleteAtDeadlineTime, evictionBackoffMs, planDrain, type DrainPlanOptions, type PodRef, type SkipReason } from './drain-plan.ts'
-import type { NodeClient } from './kube.ts'
+import { afterRefusal, boundedGraceSeconds, deleteAtDeadlineTime, evictionBackoffMs, planDrain, type DrainPlanOptions, type PodRef, type RefusalState, type SkipReason } from './drain-plan.ts'
+import type { EvictionOutcome } from './kube.ts'
 import type { AgentMetrics } from './metrics.ts'
 
 /** Timing and policy of one drain. */
@@ -21,13 +22,29 @@ export interface DrainOptions extends DrainPlanOptions {
   safetyMarginMs: number
   /** Delete pods a budget still blocks once they can no longer wait. */
   deleteAtDeadline: boolean
-  /** How often the node's pods are listed while waiting for them to go (default 250 ms). */
-  goneCheckIntervalMs?: number
+}
+
+/** The node's pods as a watch sees them, for as long as the drain runs. */
+export interface NodePods {
+  /** The pods on the node now. */
+  current (): V1Pod[]
+  /** Resolves at the next change of the node's pods, or at `until` (ms since epoch), whichever comes first. */
+  changed (until: number): Promise<void>
+  /** Ends the watch. */
+  close (): Promise<void>
+}
+
+/** The Kubernetes calls a drain makes. */
+export interface DrainClient {
+  /** Lists the node's pods and keeps watching them; aborting `signal` wakes `changed`. */
+  watchPods (signal?: AbortSignal): Promise<NodePods>
+  evict (namespace: string, name: string, uid: string, gracePeriodSeconds: number): Promise<EvictionOutcome>
+  deletePod (namespace: string, name: string, uid: string, gracePeriodSeconds: number): Promise<boolean>
 }
 
 /** What the drain needs from the outside. */
 export interface DrainDeps {
-  client: Pick<NodeClient, 'listPods' | 'evict' | 'deletePod'>
+  client: DrainClient
   logger: Logger
   metrics: AgentMetrics
   now: () => number
@@ -76,56 +93,58 @@ export async function drainNode (options: DrainOptions, deps: DrainDeps): Promis
   const start = now()
   const stopAt = options.deadline ?? start + options.noDeadlineBudgetMs
   const aborted = (): boolean => signal?.aborted === true
-  const plan = planDrain(await client.listPods(), options)
-  const report: DrainReport = {
-    evicted: [],
-    deletedFinished: [],
-    deletedAtDeadline: [],
-    skipped: plan.skipped.map(s => ({ pod: nameOf(s.pod), reason: s.reason })),
-    blockers: plan.blocked.map(b => ({ pod: nameOf(b.pod), reason: b.reason })),
-    stillTerminating: [],
-    durationMs: 0,
-    complete: false,
-    handedOver: false
-  }
-  logger.info({ evict: plan.evict.length, finished: plan.deleteFinished.length, terminating: plan.terminating.length, skipped: plan.skipped.length, blocked: plan.blocked.length }, 'drain planned')
-  const toAwait: PodRef[] = [...plan.terminating]
+  const pods = await client.watchPods(signal)
+  try {
+    const plan = planDrain(pods.current(), options)
+    const report: DrainReport = {
+      evicted: [],
+      deletedFinished: [],
+      deletedAtDeadline: [],
+      skipped: plan.skipped.map(s => ({ pod: nameOf(s.pod), reason: s.reason })),
+      blockers: plan.blocked.map(b => ({ pod: nameOf(b.pod), reason: b.reason })),
+      stillTerminating: [],
+      durationMs: 0,
+      complete: false,
+      handedOver: false
+    }
+    logger.info({ evict: plan.evict.length, finished: plan.deleteFinished.length, terminating: plan.terminating.length, skipped: plan.skipped.length, blocked: plan.blocked.length }, 'drain planned')
+    const toAwait: PodRef[] = [...plan.terminating]
+    let progress = 0
 
-  // Bumped on every accepted eviction: budgets are moving, so blocked pods start their backoff over.
-  let progress = 0
-  const evictOne = async (pod: PodRef): Promise<void> => {
-    const deleteAt = options.deleteAtDeadline && options.deadline !== undefined ? deleteAtDeadlineTime(pod.desiredGraceSeconds, options.deadline, options.safetyMarginMs) : undefined
-    let backoffStep = 0
-    let seenProgress = progress
-    for (let attempt = 0; !aborted(); attempt++) {
-      const grace = boundedGraceSeconds(pod.desiredGraceSeconds, options.deadline, now(), options.safetyMarginMs)
-      let result
-      try {
-        result = await client.evict(pod.namespace, pod.name, pod.uid, grace)
-      } catch (err) {
-        metrics.evictions.inc({ outcome: 'error' })
-        logger.warn({ err, pod: nameOf(pod) }, 'eviction request failed; retrying')
-        result = { outcome: 'blocked' as const, status: 0, message: (err as Error).message }
-      }
-      if (result.outcome === 'accepted') {
-        progress++
-        metrics.evictions.inc({ outcome: 'evicted' })
-        logger.info({ pod: nameOf(pod), gracePeriodSeconds: grace, attempts: attempt + 1 }, 'pod evicted')
-        report.evicted.push(nameOf(pod))
-        toAwait.push(pod)
-        return
-      }
-      if (result.outcome === 'gone') {
-        metrics.evictions.inc({ outcome: 'gone' })
-        return
-      }
-      if (result.status === 429) metrics.evictions.inc({ outcome: 'blocked' })
-      const t = now()
-      if (deleteAt !== undefined && t >= deleteAt) {
-        const left = boundedGraceSeconds(pod.desiredGraceSeconds, options.deadline, t, options.safetyMarginMs)
-        logger.warn({ pod: nameOf(pod), pdb: result.pdb, gracePeriodSeconds: left }, 'budget still blocks near the deadline; deleting the pod with the remaining grace')
+    const evictOne = async (pod: PodRef): Promise<void> => {
+      const deleteAt = options.deleteAtDeadline && options.deadline !== undefined ? deleteAtDeadlineTime(pod.desiredGraceSeconds, options.deadline, options.safetyMarginMs) : undefined
+      let refusals: RefusalState = { backoffStep: 0, seenProgress: 0 }
+      for (let attempt = 1; !aborted(); attempt++) {
+        const grace = boundedGraceSeconds(pod.desiredGraceSeconds, options.deadline, now(), options.safetyMarginMs)
+        const result = await tryEvict(pod, grace, deps)
+        if (result.outcome === 'accepted') {
+          progress++
+          metrics.evictions.inc({ outcome: 'evicted' })
+          logger.info({ pod: nameOf(pod), gracePeriodSeconds: grace, attempts: attempt }, 'pod evicted')
+          report.evicted.push(nameOf(pod))
+          toAwait.push(pod)
+          return
+        }
+        if (result.outcome === 'gone') {
+          metrics.evictions.inc({ outcome: 'gone' })
+          return
+        }
+        if (result.status === 429) metrics.evictions.inc({ outcome: 'blocked' })
+        const decided = afterRefusal(refusals, { now: now(), progress, deleteAt, stopAt, desiredGraceSeconds: pod.desiredGraceSeconds, deadline: options.deadline, safetyMarginMs: options.safetyMarginMs })
+        refusals = decided.state
+        const next = decided.next
+        if (next.step === 'give-up') {
+          metrics.evictions.inc({ outcome: 'gave-up' })
+          report.blockers.push({ pod: nameOf(pod), reason: result.pdb !== undefined ? `blocked by PodDisruptionBudget ${result.pdb}` : result.message })
+          return
+        }
+        if (next.step === 'retry') {
+          await sleep(next.waitMs)
+          continue
+        }
+        logger.warn({ pod: nameOf(pod), pdb: result.pdb, gracePeriodSeconds: next.graceSeconds }, 'budget still blocks near the deadline; deleting the pod with the remaining grace')
         try {
-          if (await client.deletePod(pod.namespace, pod.name, pod.uid, left)) {
+          if (await client.deletePod(pod.namespace, pod.name, pod.uid, next.graceSeconds)) {
             metrics.evictions.inc({ outcome: 'deleted-at-deadline' })
             report.deletedAtDeadline.push({ pod: nameOf(pod), ...(result.pdb !== undefined ? { pdb: result.pdb } : {}) })
             toAwait.push(pod)
@@ -133,52 +152,50 @@ export async function drainNode (options: DrainOptions, deps: DrainDeps): Promis
           return
         } catch (err) {
           logger.error({ err, pod: nameOf(pod) }, 'deleting the pod at the deadline failed; retrying')
+          await sleep(evictionBackoffMs(0))
         }
-      } else if (t >= stopAt) {
-        metrics.evictions.inc({ outcome: 'gave-up' })
-        report.blockers.push({ pod: nameOf(pod), reason: result.pdb !== undefined ? `blocked by PodDisruptionBudget ${result.pdb}` : result.message })
-        return
       }
-      const limit = Math.max(1, (deleteAt ?? stopAt) - t)
-      if (progress !== seenProgress) {
-        seenProgress = progress
-        backoffStep = 0
+    }
+
+    const deleteFinished = async (pod: PodRef): Promise<void> => {
+      try {
+        if (await client.deletePod(pod.namespace, pod.name, pod.uid, 0)) report.deletedFinished.push(nameOf(pod))
+        metrics.evictions.inc({ outcome: 'deleted-finished' })
+      } catch (err) {
+        logger.warn({ err, pod: nameOf(pod) }, 'could not delete finished pod')
+        report.blockers.push({ pod: nameOf(pod), reason: (err as Error).message })
       }
-      await sleep(Math.min(evictionBackoffMs(backoffStep++), limit))
     }
-  }
 
-  const deleteFinished = async (pod: PodRef): Promise<void> => {
-    try {
-      if (await client.deletePod(pod.namespace, pod.name, pod.uid, 0)) report.deletedFinished.push(nameOf(pod))
-      metrics.evictions.inc({ outcome: 'deleted-finished' })
-    } catch (err) {
-      logger.warn({ err, pod: nameOf(pod) }, 'could not delete finished pod')
-      report.blockers.push({ pod: nameOf(pod), reason: (err as Error).message })
-    }
+    await Promise.all([...plan.evict.map(evictOne), ...plan.deleteFinished.map(deleteFinished)])
+    report.stillTerminating = (await untilGone(toAwait, stopAt, pods, deps)).map(nameOf)
+    report.handedOver = aborted()
+    report.durationMs = now() - start
+    report.complete = !report.handedOver && report.blockers.length === 0 && report.stillTerminating.length === 0
+    return report
+  } finally {
+    await pods.close()
   }
-
-  await Promise.all([...plan.evict.map(evictOne), ...plan.deleteFinished.map(deleteFinished)])
-  const waitingFor = await waitUntilGone(toAwait, stopAt, options.goneCheckIntervalMs ?? 250, deps)
-  report.stillTerminating = waitingFor.map(nameOf)
-  report.handedOver = aborted()
-  report.durationMs = now() - start
-  report.complete = !report.handedOver && report.blockers.length === 0 && report.stillTerminating.length === 0
-  return report
 }
 
-/** Lists the node's pods until none of `pods` is there any more (same name with another uid counts as gone); returns the ones left. */
-async function waitUntilGone (pods: readonly PodRef[], stopAt: number, intervalMs: number, deps: DrainDeps): Promise<PodRef[]> {
-  let left = [...pods]
-  while (left.length > 0 && deps.signal?.aborted !== true) {
-    try {
-      const present = new Set((await deps.client.listPods()).map(p => `${p.metadata?.namespace}/${p.metadata?.name}/${p.metadata?.uid}`))
-      left = left.filter(p => present.has(`${p.namespace}/${p.name}/${p.uid}`))
-    } catch (err) {
-      deps.logger.warn({ err }, 'listing pods while waiting for them to go failed; retrying')
-    }
-    if (left.length === 0 || deps.now() >= stopAt) break
-    await deps.sleep(Math.min(intervalMs, Math.max(1, stopAt - deps.now())))
+/** One eviction request; a failed request counts as a refusal to retry. */
+async function tryEvict (pod: PodRef, grace: number, deps: DrainDeps): Promise<EvictionOutcome> {
+  try {
+    return await deps.client.evict(pod.namespace, pod.name, pod.uid, grace)
+  } catch (err) {
+    deps.metrics.evictions.inc({ outcome: 'error' })
+    deps.logger.warn({ err, pod: nameOf(pod) }, 'eviction request failed; retrying')
+    return { outcome: 'blocked', status: 0, message: (err as Error).message }
   }
-  return left
+}
+
+/** Waits on the pod watch until none of `awaited` is on the node (same name with another uid counts as gone); returns the ones left at `stopAt`. */
+async function untilGone (awaited: readonly PodRef[], stopAt: number, pods: NodePods, deps: DrainDeps): Promise<PodRef[]> {
+  let left = [...awaited]
+  for (;;) {
+    const present = new Set(pods.current().map(p => p.metadata?.uid))
+    left = left.filter(p => present.has(p.uid))
+    if (left.length === 0 || deps.now() >= stopAt || deps.signal?.aborted === true) return left
+    await pods.changed(stopAt)
+  }
 }

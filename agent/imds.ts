@@ -76,14 +76,17 @@ export class ImdsClient {
 
   constructor (options: ImdsClientOptions) {
     this.options = {
-      timeoutMs: 2000,
-      tokenTtlSeconds: 21600,
-      backoffBaseMs: 100,
-      v1RetryAfterMs: 300_000,
-      sleep: realSleep,
-      random: Math.random,
-      now: Date.now,
-      ...options
+      baseUrl: options.baseUrl,
+      tries: options.tries,
+      logger: options.logger,
+      timeoutMs: options.timeoutMs ?? 2000,
+      tokenTtlSeconds: options.tokenTtlSeconds ?? 21600,
+      backoffBaseMs: options.backoffBaseMs ?? 100,
+      v1RetryAfterMs: options.v1RetryAfterMs ?? 300_000,
+      sleep: options.sleep ?? realSleep,
+      random: options.random ?? Math.random,
+      now: options.now ?? Date.now,
+      onError: options.onError
     }
   }
 

@@ -1,13 +1,18 @@
 /**
  * The agent's Kubernetes calls (thin I/O over @kubernetes/client-node 2.x):
- * read and patch its Node with conflict retries, list the node's pods, evict
- * and delete pods, record Events. Every call passes through the API gate
- * (rate limit and in-flight bound). Errors are translated into outcomes the
- * drain understands (gone, blocked by a budget) or errors with context.
+ * watch its Node, patch it guarded by resourceVersion (conflicts retried on a
+ * fresh read), watch the node's pods during a drain, evict and delete pods,
+ * record Events. Every request but the long-lived watches passes through the
+ * API gate (rate limit and in-flight bound). Errors are translated into
+ * outcomes the drain understands (gone, blocked by a budget) or errors with
+ * context.
  */
 import { ApiException, CoreV1Api, type KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node'
+import type { Logger } from 'pino'
+import type { DrainClient, NodePods } from './drain.ts'
 import { nodePatch } from './node-state.ts'
 import type { ApiGate } from './rate-limit.ts'
+import { startListWatch, type ListResult, type ListWatch } from './watch.ts'
 
 /** What an eviction request came to. */
 export type EvictionOutcome =
@@ -45,24 +50,52 @@ function describe (what: string, err: unknown): Error {
 }
 
 /** A Kubernetes Event to record on the Node. */
-export interface NodeEventInput {
+export interface KubeEventInput {
   reason: string
   message: string
   type: 'Normal' | 'Warning'
 }
 
+/** How the client is built. */
+export interface NodeClientOptions {
+  kubeConfig: KubeConfig
+  nodeName: string
+  gate: ApiGate
+  logger: Logger
+  now?: () => number
+  /** First reconnect delay of the watches (default 500 ms). */
+  watchBackoffBaseMs?: number
+}
+
+/** The Node as its watch last saw it. */
+export interface WatchedNode {
+  /** The latest Node, or undefined before the first list. */
+  node (): V1Node | undefined
+  /** Since when (ms since epoch) the watch has been down; undefined while it is up. */
+  downSince (): number | undefined
+  stop (): Promise<void>
+}
+
 /** The calls the agent makes, bound to its Node. */
-export class NodeClient {
+export class NodeClient implements DrainClient {
   readonly nodeName: string
   private readonly core: CoreV1Api
+  private readonly options: NodeClientOptions
   private readonly gate: ApiGate
   private readonly now: () => number
+  private watched: WatchedNode | undefined
 
-  constructor (kubeConfig: KubeConfig, nodeName: string, gate: ApiGate, now: () => number = Date.now) {
-    this.core = kubeConfig.makeApiClient(CoreV1Api)
-    this.nodeName = nodeName
-    this.gate = gate
-    this.now = now
+  constructor (options: NodeClientOptions) {
+    this.options = options
+    this.core = options.kubeConfig.makeApiClient(CoreV1Api)
+    this.nodeName = options.nodeName
+    this.gate = options.gate
+    this.now = options.now ?? Date.now
+  }
+
+  /** The Node as the watch last saw it, while the watch is up. */
+  private watchedNode (): V1Node | undefined {
+    return this.watched?.downSince() === undefined ? this.watched?.node() : undefined
   }
 
   /** Reads the Node. */
@@ -74,18 +107,74 @@ export class NodeClient {
     }
   }
 
+  /** The Node: as the watch last saw it while the watch is up, else read. */
+  async currentNode (): Promise<V1Node> {
+    return this.watchedNode() ?? await this.getNode()
+  }
+
   /**
-   * Changes the Node: reads it, lets `change` compute the wanted Node and sends
-   * the difference in the fields the agent manages (nodePatch) as a JSON patch
-   * guarded by a resourceVersion test. On a
-   * conflict (409, or 422 from the failed test) it reads again and retries.
-   * Returns the Node as it now is (unchanged when there was nothing to do).
+   * Lists then watches the Node (fieldSelector metadata.name), calling
+   * `onNode` with every version; `currentNode` and `updateNode` then start
+   * from the watched Node instead of reading it.
    */
-  async updateNode (change: (node: V1Node) => V1Node, attempts = 5): Promise<V1Node> {
+  watchNode (onNode: (node: V1Node) => void): WatchedNode {
+    let latest: V1Node | undefined
+    const seen = (node: V1Node): void => {
+      latest = node
+      onNode(node)
+    }
+    const watch = this.listWatch<V1Node>('/api/v1/nodes', `metadata.name=${this.nodeName}`, async () => {
+      const list = await this.gate.run(() => this.core.listNode({ fieldSelector: `metadata.name=${this.nodeName}` }))
+      return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' }
+    }, {
+      onSync: items => { if (items[0] !== undefined) seen(items[0]) },
+      onChange: (change, node) => { if (change !== 'DELETED') seen(node) }
+    })
+    this.watched = {
+      node: () => latest,
+      downSince: () => watch.downSince(),
+      stop: async () => {
+        this.watched = undefined
+        await watch.stop()
+      }
+    }
+    return this.watched
+  }
+
+  private listWatch<T extends { metadata?: { resourceVersion?: string } }> (path: string, fieldSelector: string, list: () => Promise<ListResult<T>>, handlers: { onSync: (items: T[]) => void, onChange: (change: 'ADDED' | 'MODIFIED' | 'DELETED', object: T) => void, initial?: ListResult<T> }): ListWatch {
+    return startListWatch({
+      kubeConfig: this.options.kubeConfig,
+      path,
+      fieldSelector,
+      list,
+      ...handlers,
+      logger: this.options.logger.child({ watch: path, fieldSelector }),
+      now: this.now,
+      backoffBaseMs: this.options.watchBackoffBaseMs ?? 500
+    })
+  }
+
+  /**
+   * Changes the Node: lets `change` compute the wanted Node and sends the
+   * difference in the fields the agent manages (nodePatch) as a JSON patch
+   * guarded by a resourceVersion test. It starts from `from` (the Node a
+   * caller last wrote) or the watched Node, so the usual update costs one
+   * request; on a conflict (409, or 422 from the failed test) it reads the
+   * Node and retries, and a change that looks empty on a Node that was not
+   * just read is checked again on a fresh read. Returns the Node as it now is.
+   */
+  async updateNode (change: (node: V1Node) => V1Node, options: { from?: V1Node, attempts?: number } = {}): Promise<V1Node> {
+    const attempts = options.attempts ?? 5
+    let known = options.from ?? this.watchedNode()
     for (let i = 1; ; i++) {
-      const node = await this.getNode()
+      const node = known ?? await this.getNode()
+      const fresh = known === undefined
+      known = undefined
       const ops = nodePatch(node, change(node))
-      if (ops.length === 0) return node
+      if (ops.length === 0) {
+        if (fresh) return node
+        continue
+      }
       const body = [{ op: 'test', path: '/metadata/resourceVersion', value: node.metadata?.resourceVersion }, ...ops]
       try {
         return await this.gate.run(() => this.core.patchNode({ name: this.nodeName, body }))
@@ -97,13 +186,49 @@ export class NodeClient {
     }
   }
 
-  /** The pods bound to the Node (field selector spec.nodeName). */
-  async listPods (): Promise<V1Pod[]> {
+  /** The pods bound to the Node (field selector spec.nodeName), with the list's resourceVersion. */
+  async listPods (): Promise<ListResult<V1Pod>> {
     try {
       const list = await this.gate.run(() => this.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${this.nodeName}` }))
-      return list.items
+      return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' }
     } catch (err) {
       throw describe(`listing pods on node ${this.nodeName}`, err)
+    }
+  }
+
+  /** Lists the node's pods (throwing when that fails), then watches them until `close`. */
+  async watchPods (signal?: AbortSignal): Promise<NodePods> {
+    const initial = await this.listPods()
+    const pods = new Map<string, V1Pod>()
+    const keyOf = (p: V1Pod): string => p.metadata?.uid ?? `${p.metadata?.namespace}/${p.metadata?.name}`
+    let wake = (): void => {}
+    const watch = this.listWatch<V1Pod>('/api/v1/pods', `spec.nodeName=${this.nodeName}`, () => this.listPods(), {
+      initial,
+      onSync: items => {
+        pods.clear()
+        for (const p of items) pods.set(keyOf(p), p)
+        wake()
+      },
+      onChange: (change, pod) => {
+        if (change === 'DELETED') pods.delete(keyOf(pod))
+        else pods.set(keyOf(pod), pod)
+        wake()
+      }
+    })
+    return {
+      current: () => [...pods.values()],
+      changed: until => new Promise<void>(resolve => {
+        const done = (): void => {
+          clearTimeout(timer)
+          signal?.removeEventListener('abort', done)
+          wake = () => {}
+          resolve()
+        }
+        const timer = setTimeout(done, Math.max(0, until - this.now()))
+        signal?.addEventListener('abort', done, { once: true })
+        wake = done
+      }),
+      close: () => watch.stop()
     }
   }
 
@@ -142,7 +267,7 @@ export class NodeClient {
   }
 
   /** Records an Event on the Node (namespace default, as the kubelet does). */
-  async createNodeEvent (node: V1Node | undefined, event: NodeEventInput): Promise<void> {
+  async createKubeEvent (node: V1Node | undefined, event: KubeEventInput): Promise<void> {
     const t = new Date(this.now())
     try {
       await this.gate.run(() => this.core.createNamespacedEvent({

@@ -7,21 +7,21 @@
  */
 import { ConfigError, loggable, readOptionsOrExit } from '../webhook/common/options.ts'
 import { createLogger } from '../webhook/common/logger.ts'
+import { runProgram } from '../webhook/common/program.ts'
 import { stopOnSignals } from '../webhook/common/signals.ts'
 import { AGENT_OPTIONS, AGENT_PROGRAM, AGENT_SUMMARY, checkAgentConfig } from './config.ts'
 
-let config
-try {
-  config = checkAgentConfig(readOptionsOrExit(AGENT_PROGRAM, AGENT_SUMMARY, AGENT_OPTIONS))
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err
-  process.stderr.write(`${AGENT_PROGRAM}: ${err.message}\n`)
-  process.exit(2)
-}
-const logger = createLogger(AGENT_PROGRAM, config.logLevel)
-logger.info({ config: loggable(AGENT_OPTIONS, config) }, 'effective configuration')
-const [{ KubeConfig }, { startAgent }] = await Promise.all([import('@kubernetes/client-node'), import('./agent.ts')])
-const kubeConfig = new KubeConfig()
-kubeConfig.loadFromDefault()
-const agent = await startAgent(config, { kubeConfig, logger })
-stopOnSignals(() => agent.stop(), { logger })
+await runProgram(AGENT_PROGRAM, async () => {
+  const config = checkAgentConfig(readOptionsOrExit(AGENT_PROGRAM, AGENT_SUMMARY, AGENT_OPTIONS))
+  const logger = createLogger(AGENT_PROGRAM, config.logLevel)
+  logger.info({ config: loggable(AGENT_OPTIONS, config) }, 'effective configuration')
+  const [{ KubeConfig }, { startAgent }] = await Promise.all([import('@kubernetes/client-node'), import('./agent.ts')])
+  const kubeConfig = new KubeConfig()
+  try {
+    kubeConfig.loadFromDefault()
+  } catch (err) {
+    throw new ConfigError(`cannot load the Kubernetes client configuration (KUBECONFIG ${process.env.KUBECONFIG ?? 'unset'}, else ~/.kube/config, else in-cluster): ${(err as Error).message}`)
+  }
+  const agent = await startAgent(config, { kubeConfig, logger })
+  stopOnSignals(() => agent.stop(), { logger })
+})

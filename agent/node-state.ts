@@ -6,9 +6,9 @@
  * the node and added the load-balancer exclusion label. A restarted agent
  * reads it to resume the same event instead of starting again, and undo uses
  * it to remove only what we added. The functions here compute the Node as it
- * should be; node-actions.ts turns the difference into a JSON patch.
+ * should be; `nodePatch` turns the difference into a JSON patch.
  */
-import type { V1Node, V1Taint } from '@kubernetes/client-node'
+import type { V1Node } from '@kubernetes/client-node'
 import jsonpatch, { type Operation } from 'fast-json-patch'
 import type { Notice, NoticeKind } from './notices.ts'
 
@@ -28,7 +28,7 @@ export const LB_EXCLUSION_LABEL = 'node.kubernetes.io/exclude-from-external-load
 export const FINISHED_EVENTS_KEPT = 10
 
 /** One event the agent acted on. Times are ISO strings. */
-export interface EventRecord {
+export interface InterruptionRecord {
   id: string
   kind: NoticeKind
   since: string
@@ -45,19 +45,18 @@ export interface EventRecord {
 
 /** The whole state record. */
 export interface NodeState {
-  events: EventRecord[]
+  events: InterruptionRecord[]
   /** Set when we cordoned a schedulable node (so undo may uncordon it). */
   cordonedAt?: string
   /** Set when we added LB_EXCLUSION_LABEL (so undo may remove it). */
   lbLabelAdded?: true
 }
 
-/** Which node actions are enabled. */
-export interface NodeActionOptions {
-  taint: boolean
-  taintEffect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute'
-  excludeFromLoadBalancers: boolean
-}
+/** Taint effects Kubernetes accepts. */
+export const TAINT_EFFECTS = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'] as const
+
+/** One of TAINT_EFFECTS. */
+export type TaintEffect = typeof TAINT_EFFECTS[number]
 
 /** Reads the state record; a missing or unreadable annotation is an empty state. */
 export function readState (node: V1Node): NodeState {
@@ -72,12 +71,12 @@ export function readState (node: V1Node): NodeState {
 }
 
 /** Events acted on and not undone. */
-export function activeEvents (state: NodeState): EventRecord[] {
+export function activeRecords (state: NodeState): InterruptionRecord[] {
   return state.events.filter(e => e.undone === undefined)
 }
 
 /** The record of `eventId`, if any. */
-export function findEvent (state: NodeState, eventId: string): EventRecord | undefined {
+export function findRecord (state: NodeState, eventId: string): InterruptionRecord | undefined {
   return state.events.find(e => e.id === eventId)
 }
 
@@ -93,39 +92,44 @@ export function taintKey (kind: NoticeKind): string {
   return `${OWN_PREFIX}${kind}`
 }
 
-/**
- * The Node after acting on `notice`: event recorded, taint set (replacing an
- * older one of the same kind), LB exclusion label added if absent, cordoned.
- */
-export function applyNotice (node: V1Node, notice: Notice, options: NodeActionOptions, now: number): V1Node {
+/** The Node with `notice` recorded in the state record (unchanged when it already is). */
+export function recordNotice (node: V1Node, notice: Notice, now: number): V1Node {
   const state = readState(node)
+  if (findRecord(state, notice.eventId) !== undefined) return node
+  state.events.push({
+    id: notice.eventId,
+    kind: notice.kind,
+    since: new Date(now).toISOString(),
+    ...(notice.deadline !== undefined ? { deadline: new Date(notice.deadline).toISOString() } : {}),
+    ...(notice.rehearsal === true ? { rehearsal: true as const } : {})
+  })
+  return withState(node, state)
+}
+
+/** The Node tainted `spot-handler.io/<kind>=<event id>:<effect>`, replacing an older taint of the same kind. */
+export function withTaint (node: V1Node, notice: Notice, effect: TaintEffect): V1Node {
+  const key = taintKey(notice.kind)
+  const taints = node.spec?.taints ?? []
+  if (taints.some(t => t.key === key && t.value === notice.eventId && t.effect === effect)) return node
   const next = structuredClone(node)
-  next.metadata ??= {}
-  next.spec ??= {}
-  const nowIso = new Date(now).toISOString()
-  if (findEvent(state, notice.eventId) === undefined) {
-    state.events.push({
-      id: notice.eventId,
-      kind: notice.kind,
-      since: nowIso,
-      ...(notice.deadline !== undefined ? { deadline: new Date(notice.deadline).toISOString() } : {}),
-      ...(notice.rehearsal === true ? { rehearsal: true as const } : {})
-    })
-  }
-  if (options.taint) {
-    const key = taintKey(notice.kind)
-    const taint: V1Taint = { key, value: notice.eventId, effect: options.taintEffect }
-    next.spec.taints = [...(next.spec.taints ?? []).filter(t => t.key !== key), taint]
-  }
-  if (options.excludeFromLoadBalancers && next.metadata.labels?.[LB_EXCLUSION_LABEL] === undefined) {
-    next.metadata.labels = { ...next.metadata.labels, [LB_EXCLUSION_LABEL]: 'true' }
-    state.lbLabelAdded = true
-  }
-  if (next.spec.unschedulable !== true) {
-    next.spec.unschedulable = true
-    state.cordonedAt = nowIso
-  }
-  return withState(next, state)
+  next.spec = { ...next.spec, taints: [...taints.filter(t => t.key !== key), { key, value: notice.eventId, effect }] }
+  return next
+}
+
+/** The Node labelled LB_EXCLUSION_LABEL=true, remembered as ours, unless the label is there already. */
+export function withLbExclusion (node: V1Node): V1Node {
+  if (node.metadata?.labels?.[LB_EXCLUSION_LABEL] !== undefined) return node
+  const next = structuredClone(node)
+  next.metadata = { ...next.metadata, labels: { ...next.metadata?.labels, [LB_EXCLUSION_LABEL]: 'true' } }
+  return withState(next, { ...readState(node), lbLabelAdded: true })
+}
+
+/** The Node cordoned, remembered as ours, unless it is unschedulable already. */
+export function cordoned (node: V1Node, now: number): V1Node {
+  if (node.spec?.unschedulable === true) return node
+  const next = structuredClone(node)
+  next.spec = { ...next.spec, unschedulable: true }
+  return withState(next, { ...readState(node), cordonedAt: new Date(now).toISOString() })
 }
 
 /**
@@ -133,9 +137,9 @@ export function applyNotice (node: V1Node, notice: Notice, options: NodeActionOp
  * undone; when no other event still holds the node, uncordoned and the LB label
  * removed, each only if we were the ones who set it.
  */
-export function undoEvent (node: V1Node, eventId: string, now: number): V1Node {
+export function withEventUndone (node: V1Node, eventId: string, now: number): V1Node {
   const state = readState(node)
-  const record = findEvent(state, eventId)
+  const record = findRecord(state, eventId)
   if (record === undefined || record.undone !== undefined) return node
   const next = structuredClone(node)
   record.undone = new Date(now).toISOString()
@@ -145,7 +149,7 @@ export function undoEvent (node: V1Node, eventId: string, now: number): V1Node {
     if (taints.length > 0) next.spec.taints = taints
     else delete next.spec.taints
   }
-  if (activeEvents(state).length === 0) {
+  if (activeRecords(state).length === 0) {
     if (state.cordonedAt !== undefined && next.spec !== undefined) {
       delete next.spec.unschedulable
       delete state.cordonedAt
@@ -162,9 +166,9 @@ export function undoEvent (node: V1Node, eventId: string, now: number): V1Node {
 }
 
 /** The Node with fields of `eventId`'s record updated (drain result, notified). */
-export function updateEvent (node: V1Node, eventId: string, update: Partial<Omit<EventRecord, 'id' | 'kind'>>): V1Node {
+export function updateRecord (node: V1Node, eventId: string, update: Partial<Omit<InterruptionRecord, 'id' | 'kind'>>): V1Node {
   const state = readState(node)
-  const record = findEvent(state, eventId)
+  const record = findRecord(state, eventId)
   if (record === undefined) return node
   Object.assign(record, update)
   return withState(node, state)
@@ -192,16 +196,27 @@ export function parseUptime (content: string): number {
  * rebalance recommendations, `rebalanceUncordonAfterMs` passed without a Spot
  * interruption notice following.
  */
-export function expiredEvents (state: NodeState, now: number, bootTime: number | undefined, rebalanceUncordonAfterMs: number | undefined): Array<{ record: EventRecord, why: 'rebooted' | 'rebalance-expired' }> {
-  const active = activeEvents(state)
+export function expiredRecords (state: NodeState, now: number, bootTime: number | undefined, rebalanceUncordonAfterMs: number | undefined): Array<{ record: InterruptionRecord, why: 'rebooted' | 'rebalance-expired' }> {
+  const active = activeRecords(state)
   const spotActive = active.some(e => e.kind === 'spot-itn')
-  const out: Array<{ record: EventRecord, why: 'rebooted' | 'rebalance-expired' }> = []
+  const out: Array<{ record: InterruptionRecord, why: 'rebooted' | 'rebalance-expired' }> = []
   for (const record of active) {
     const since = Date.parse(record.since)
     if (bootTime !== undefined && bootTime > since) out.push({ record, why: 'rebooted' })
     else if (record.kind === 'rebalance-recommendation' && rebalanceUncordonAfterMs !== undefined && !spotActive && now - since >= rebalanceUncordonAfterMs) out.push({ record, why: 'rebalance-expired' })
   }
   return out
+}
+
+/**
+ * When the next rebalance cordon expires (ms since epoch), so a quiet Node
+ * needs no polling: undefined when none will.
+ */
+export function nextRebalanceExpiry (state: NodeState, rebalanceUncordonAfterMs: number | undefined): number | undefined {
+  const active = activeRecords(state)
+  if (rebalanceUncordonAfterMs === undefined || active.some(e => e.kind === 'spot-itn')) return undefined
+  const times = active.filter(e => e.kind === 'rebalance-recommendation').map(e => Date.parse(e.since) + rebalanceUncordonAfterMs)
+  return times.length === 0 ? undefined : Math.min(...times)
 }
 
 /** The parts of a Node the agent manages, as plain JSON (dates as strings), shaped like the Node. */

@@ -7,6 +7,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import type { Logger } from 'pino'
+import { ConfigError } from '../webhook/common/options.ts'
 import type { DrainReport } from './drain.ts'
 import type { NodeMetadata } from './imds.ts'
 import type { Notice } from './notices.ts'
@@ -65,7 +66,7 @@ export async function loadTemplate (inline: string, file: string): Promise<strin
     try {
       return await readFile(file, 'utf8')
     } catch (err) {
-      throw new Error(`cannot read WEBHOOK_TEMPLATE_FILE ${file}: ${(err as Error).message}`, { cause: err })
+      throw new ConfigError(`cannot read --webhook-template-file (WEBHOOK_TEMPLATE_FILE) ${file}: ${(err as Error).message}`, { cause: err })
     }
   }
   return DEFAULT_WEBHOOK_TEMPLATE

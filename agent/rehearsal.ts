@@ -5,7 +5,7 @@
  * recorded on the Node (by an agent that restarted) keeps its id and deadline.
  */
 import type { V1Node } from '@kubernetes/client-node'
-import { activeEvents, readState, REHEARSE_ANNOTATION } from './node-state.ts'
+import { activeRecords, readState, REHEARSE_ANNOTATION } from './node-state.ts'
 import { eventIdFor, NOTICE_KINDS, type Notice, type NoticeKind } from './notices.ts'
 
 /** How far ahead a rehearsal's deadline is, like a Spot interruption's. */
@@ -35,7 +35,7 @@ export function rehearsalRequest (node: V1Node, now: number): RehearsalRequest {
   if (value === undefined) return { kind: 'none' }
   if (!(NOTICE_KINDS as readonly string[]).includes(value)) return { kind: 'invalid', value }
   const kind = value as NoticeKind
-  const ongoing = activeEvents(readState(node)).find(e => e.rehearsal === true && e.kind === kind)
+  const ongoing = activeRecords(readState(node)).find(e => e.rehearsal === true && e.kind === kind)
   if (ongoing === undefined) return { kind: 'rehearse', notice: rehearsalNotice(kind, now) }
   const startedAt = Date.parse(ongoing.since)
   return {

@@ -3,12 +3,13 @@
  * Entry point of `spot-certs`: `npm run certs -- --service S --namespace N --out-dir DIR`,
  * or in-cluster `--secret NAME --webhook-config NAME` instead of `--out-dir`.
  */
-import { ConfigError, readOptionsOrExit } from '../webhook/common/options.ts'
+import { readOptionsOrExit } from '../webhook/common/options.ts'
 import { createLogger } from '../webhook/common/logger.ts'
+import { runProgram } from '../webhook/common/program.ts'
 import { CERTS_OPTIONS, CERTS_PROGRAM, CERTS_SUMMARY, selectCertsMode } from './options.ts'
 import { runCerts } from './run.ts'
 
-try {
+await runProgram(CERTS_PROGRAM, async () => {
   const selected = selectCertsMode(readOptionsOrExit(CERTS_PROGRAM, CERTS_SUMMARY, CERTS_OPTIONS))
   if (selected.mode === 'files') {
     const result = await runCerts(selected.config)
@@ -21,7 +22,4 @@ try {
     const logger = createLogger(CERTS_PROGRAM, config.logLevel)
     await installCertificates(defaultClients(), { ...config, renewBeforeDays: config.renewBefore }, logger)
   }
-} catch (err) {
-  process.stderr.write(`${CERTS_PROGRAM}: ${(err as Error).message}\n`)
-  process.exitCode = err instanceof ConfigError ? 2 : 1
-}
+})

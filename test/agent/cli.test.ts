@@ -29,6 +29,21 @@ t.test('a missing or bad value stops startup with exit code 2 naming the variabl
   t.match(bad.stderr, /^spot-agent: invalid value "Never" for --taint-effect \(TAINT_EFFECT\)/)
 })
 
+t.test('an unreadable template file or kubeconfig stops startup with one line naming the setting, exit code 2', async t => {
+  const kube = await startKubeSim()
+  t.teardown(() => kube.close())
+  const kubeconfig = join(await mkdtemp(join(tmpdir(), 'agent-cli-')), 'kubeconfig')
+  await kube.writeKubeconfig(kubeconfig)
+  const env = { NODE_NAME: 'n1', INSTANCE_METADATA_URL: 'http://127.0.0.1:9', PROBES_SERVER_PORT: '0', PROMETHEUS_SERVER_PORT: '0' }
+  const r = await runProgram(MAIN, [], { ...env, KUBECONFIG: kubeconfig, WEBHOOK_TEMPLATE_FILE: '/nonexistent/template.json' })
+  t.equal(r.code, 2)
+  t.match(r.stderr, /^spot-agent: cannot read --webhook-template-file \(WEBHOOK_TEMPLATE_FILE\) \/nonexistent\/template\.json: ENOENT[^\n]*\n$/)
+  t.notMatch(r.stderr, /\n\s+at /, 'no stack trace')
+  const noKubeconfig = await runProgram(MAIN, [], { ...env, KUBECONFIG: '/nonexistent/kubeconfig' })
+  t.equal(noKubeconfig.code, 2)
+  t.match(noKubeconfig.stderr, /^spot-agent: cannot load the Kubernetes client configuration \(KUBECONFIG \/nonexistent\/kubeconfig, [^\n]*ENOENT[^\n]*\n$/)
+})
+
 t.test('the program logs its configuration with secrets masked, acts on a notice and exits 0 on SIGTERM', async t => {
   const imds = await startImdsSim()
   const kube = await startKubeSim()

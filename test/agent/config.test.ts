@@ -53,7 +53,6 @@ const bad: Array<[Record<string, string>, RegExp]> = [
   [{ TAINT_EFFECT: 'Sometimes' }, /TAINT_EFFECT/],
   [{ POLL_INTERVAL: 'often' }, /POLL_INTERVAL/],
   [{ POLL_INTERVAL: '1ms' }, /POLL_INTERVAL.*at least/],
-  [{ NODE_POLL_INTERVAL: '1ms' }, /NODE_POLL_INTERVAL.*at least/],
   [{ WEBHOOK_HEADERS: 'Authorization: x' }, /WEBHOOK_HEADERS.*JSON object/],
   [{ WEBHOOK_HEADERS: '[1]' }, /WEBHOOK_HEADERS.*JSON object/],
   [{ WEBHOOK_HEADERS: '{"a":1}' }, /WEBHOOK_HEADERS.*string value/],

@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { V1Pod } from '@kubernetes/client-node'
-import { boundedGraceSeconds, deleteAtDeadlineTime, evictionBackoffMs, planDrain, MIRROR_POD_ANNOTATION, type DrainPlanOptions } from '../../agent/drain-plan.ts'
+import { afterRefusal, boundedGraceSeconds, deleteAtDeadlineTime, evictionBackoffMs, planDrain, MIRROR_POD_ANNOTATION, type DrainPlanOptions } from '../../agent/drain-plan.ts'
 
 function pod (name: string, extra: { owner?: string, phase?: string, emptyDir?: boolean, mirror?: boolean, grace?: number, deleting?: boolean, namespace?: string } = {}): V1Pod {
   return {
@@ -107,4 +107,21 @@ t.test('a blocked pod is deleted when it can just still get its grace before the
 t.test('eviction retries start at a quarter second, double and are capped', async t => {
   t.same([0, 1, 2, 3, 10].map(a => evictionBackoffMs(a)), [250, 500, 1000, 1000, 1000])
   t.equal(evictionBackoffMs(3, 100, 500), 500)
+})
+
+t.test('after a refused eviction: retry with backoff, start over on progress, give up at the end, delete when the deadline forces it', async t => {
+  const at = { now: 10_000, progress: 0, stopAt: 100_000, desiredGraceSeconds: 30, deadline: 120_000, safetyMarginMs: 5000 }
+  const fresh = { backoffStep: 0, seenProgress: 0 }
+  const rows: Array<[string, Parameters<typeof afterRefusal>, ReturnType<typeof afterRefusal>]> = [
+    ['first refusal: a quarter second', [fresh, at], { next: { step: 'retry', waitMs: 250 }, state: { backoffStep: 1, seenProgress: 0 } }],
+    ['third refusal: a second', [{ backoffStep: 2, seenProgress: 0 }, at], { next: { step: 'retry', waitMs: 1000 }, state: { backoffStep: 3, seenProgress: 0 } }],
+    ['another eviction got through: start over', [{ backoffStep: 5, seenProgress: 0 }, { ...at, progress: 2 }], { next: { step: 'retry', waitMs: 250 }, state: { backoffStep: 1, seenProgress: 2 } }],
+    ['never sleeps past the deletion time', [{ backoffStep: 5, seenProgress: 0 }, { ...at, deleteAt: 10_100 }], { next: { step: 'retry', waitMs: 100 }, state: { backoffStep: 6, seenProgress: 0 } }],
+    ['never sleeps past the end of the drain', [{ backoffStep: 5, seenProgress: 0 }, { ...at, stopAt: 10_040 }], { next: { step: 'retry', waitMs: 40 }, state: { backoffStep: 6, seenProgress: 0 } }],
+    ['at the end of the drain without deletion: give up', [fresh, { ...at, now: 100_000 }], { next: { step: 'give-up' }, state: fresh }],
+    ['at the deletion time: delete with the full grace', [fresh, { ...at, now: 85_000, deleteAt: 85_000 }], { next: { step: 'delete', graceSeconds: 30 }, state: fresh }],
+    ['late: delete with the grace that is left', [fresh, { ...at, now: 100_000, deleteAt: 85_000 }], { next: { step: 'delete', graceSeconds: 15 }, state: fresh }],
+    ['deletion wins over giving up', [fresh, { ...at, now: 118_000, deleteAt: 85_000 }], { next: { step: 'delete', graceSeconds: 1 }, state: fresh }]
+  ]
+  for (const [name, args, expected] of rows) t.same(afterRefusal(...args), expected, name)
 })

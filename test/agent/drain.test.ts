@@ -6,16 +6,31 @@ import { createAgentMetrics } from '../../agent/metrics.ts'
 import { Registry } from '../../webhook/common/metrics.ts'
 import { captureLogger } from './helpers.ts'
 
-/** A node's pods in memory; evictions answer from a script; time only moves when the drain sleeps. */
+/**
+ * A node's pods in memory; evictions answer from a script; time only moves
+ * when the drain sleeps or waits on the pod watch (which jumps to the next pod
+ * the kubelet finishes, or to the wait's end).
+ */
 function fakeCluster (pods: V1Pod[], script: (name: string, now: number) => EvictionOutcome | Error = () => ({ outcome: 'accepted' })) {
   let now = 0
   const present = new Map(pods.map(p => [p.metadata!.name!, p]))
   const calls: string[] = []
   const terminatingFor = new Map<string, number>()
+  const finishDue = (): void => {
+    for (const [name, until] of terminatingFor) if (now >= until) { present.delete(name); terminatingFor.delete(name) }
+  }
+  let watches = 0
   const client: DrainDeps['client'] = {
-    listPods: async () => {
-      for (const [name, until] of terminatingFor) if (now >= until) { present.delete(name); terminatingFor.delete(name) }
-      return [...present.values()]
+    watchPods: async () => {
+      watches++
+      return {
+        current: () => { finishDue(); return [...present.values()] },
+        changed: async until => {
+          const next = Math.min(...terminatingFor.values())
+          now = Math.max(now, next <= until ? next : until)
+        },
+        close: async () => { watches-- }
+      }
     },
     evict: async (_ns, name, _uid, grace) => {
       calls.push(`evict ${name} grace=${grace} t=${now}`)
@@ -33,7 +48,7 @@ function fakeCluster (pods: V1Pod[], script: (name: string, now: number) => Evic
   const metrics = createAgentMetrics(new Registry(false))
   const abort = new AbortController()
   const deps: DrainDeps = { client, logger: captureLogger().logger, metrics, now: () => now, sleep: async ms => { now += ms }, signal: abort.signal }
-  return { deps, calls, metrics, abort, advance: (ms: number) => { now += ms } }
+  return { deps, calls, metrics, abort, advance: (ms: number) => { now += ms }, openWatches: () => watches }
 }
 
 function pod (name: string, extra: Partial<V1Pod['spec']> & { owner?: string, phase?: string } = {}): V1Pod {
@@ -45,7 +60,7 @@ function pod (name: string, extra: Partial<V1Pod['spec']> & { owner?: string, ph
   }
 }
 
-const spotOptions: DrainOptions = { ignoreDaemonSets: true, deleteLocalData: true, podTerminationGracePeriod: -1, deadline: 120_000, noDeadlineBudgetMs: 120_000, safetyMarginMs: 5000, deleteAtDeadline: true, goneCheckIntervalMs: 100 }
+const spotOptions: DrainOptions = { ignoreDaemonSets: true, deleteLocalData: true, podTerminationGracePeriod: -1, deadline: 120_000, noDeadlineBudgetMs: 120_000, safetyMarginMs: 5000, deleteAtDeadline: true }
 
 t.test('every pod is evicted, finished pods deleted, DaemonSet pods left alone, and the drain waits until they are gone', async t => {
   const c = fakeCluster([pod('a'), pod('b', { terminationGracePeriodSeconds: 10 }), pod('done', { phase: 'Succeeded' }), pod('ds', { owner: 'DaemonSet' })])
@@ -59,6 +74,7 @@ t.test('every pod is evicted, finished pods deleted, DaemonSet pods left alone, 
   t.same(c.calls.slice(0, 3), ['evict a grace=30 t=0', 'evict b grace=10 t=0', 'delete done grace=0 t=0'])
   t.equal(c.metrics.evictions.get({ outcome: 'evicted' }), 2)
   t.match(summarizeDrain(r), /^drain complete in 1\.0s: 2 evicted; 1 finished deleted; 0 deleted at the deadline; 1 left alone$/)
+  t.equal(c.openWatches(), 0, 'the pod watch is closed when the drain ends')
 })
 
 t.test('a budget that blocks for a while is retried promptly with growing backoff until it allows', async t => {

@@ -2,7 +2,7 @@ import t from 'tap'
 import { budget, deployment, readyPods, startWorld, NODE, type World } from './world.ts'
 import { eventually } from './helpers.ts'
 import { readState } from '../../agent/node-state.ts'
-import type { OutcomeEvent } from '../../agent/agent.ts'
+import type { OutcomeReport } from '../../agent/agent.ts'
 
 const SPOT_PATH = '/latest/meta-data/spot/instance-action'
 const spotTaint = (w: World): { value: string } | undefined => (w.node().spec?.taints ?? []).find((x: { key: string }) => x.key === 'spot-handler.io/spot-itn')
@@ -33,7 +33,7 @@ t.test('IMDS timeouts, 5xx, dropped connections and garbage cause no drain and n
   await withPods(w)
   const agent = await w.start()
   const unparseable: unknown[] = []
-  agent.events.on('unparseable', e => unparseable.push(e))
+  agent.activity.on('unparseable', e => unparseable.push(e))
   w.imds.injectFault({ path: SPOT_PATH, kind: 'status', status: 500, count: 3 })
   w.imds.injectFault({ path: SPOT_PATH, kind: 'latency', ms: 800, count: 2 })
   w.imds.injectFault({ path: SPOT_PATH, kind: 'drop', count: 2 })
@@ -63,8 +63,8 @@ t.test('Kubernetes API faults are retried on the next poll without repeating the
   await withPods(w)
   const patches = w.kube.injectFault({ verb: 'patch', path: `/api/v1/nodes/${NODE}`, status: 503, count: 3 })
   const agent = await w.start()
-  const errors: OutcomeEvent[] = []
-  agent.events.on('outcome', (e: OutcomeEvent) => { if (e.outcome === 'error') errors.push(e) })
+  const errors: OutcomeReport[] = []
+  agent.activity.on('outcome', (e: OutcomeReport) => { if (e.outcome === 'error') errors.push(e) })
   w.imds.postSpotInterruption()
   await w.kube.waitFor(() => w.receiver.received.length > 0 || undefined, 10_000, 'notification')
   t.equal(patches.hits, 3)
@@ -92,7 +92,7 @@ t.test('a dry run logs every step and changes nothing', async t => {
   await withPods(w)
   const before = JSON.stringify(w.node())
   const agent = await w.start({ DRY_RUN: 'true' })
-  const outcome = new Promise<OutcomeEvent>(resolve => agent.events.once('outcome', resolve))
+  const outcome = new Promise<OutcomeReport>(resolve => agent.activity.once('outcome', resolve))
   w.kube.clearRequests()
   w.imds.postSpotInterruption()
   t.equal((await outcome).outcome, 'dry-run')
@@ -114,7 +114,7 @@ t.test('a restart in the middle of a drain resumes the same event and notifies o
   await w.kube.addNode({ name: 'on-demand-1', lifecycle: 'on-demand' })
   await w.kube.create(budget('web-pdb', 'web', 2))
   const first = await w.start()
-  const handedOver = new Promise<OutcomeEvent>(resolve => first.events.once('outcome', resolve))
+  const handedOver = new Promise<OutcomeReport>(resolve => first.activity.once('outcome', resolve))
   w.imds.postSpotInterruption()
   await eventually(() => w.kube.requests.some(r => r.path.endsWith('/eviction') && r.status === 429), 5000, 'a refused eviction')
   await first.stop()
@@ -125,8 +125,7 @@ t.test('a restart in the middle of a drain resumes the same event and notifies o
   t.equal(w.receiver.received.length, 0)
   w.kube.remove('PodDisruptionBudget', 'default', 'web-pdb')
   const second = await w.start()
-  const resumed = new Promise<OutcomeEvent>(resolve => second.events.once('outcome', resolve))
-  t.equal((await resumed).outcome, 'done')
+  t.equal((await w.first(second, 'outcome')).outcome, 'done')
   t.equal(spotTaint(w)?.value, eventId, 'the same event')
   t.ok(w.logs.lines().some(l => l.msg === 'resuming event recorded on the node' && l.eventId === eventId))
   t.same(w.podsOn(NODE), [])
@@ -134,7 +133,6 @@ t.test('a restart in the middle of a drain resumes the same event and notifies o
   t.equal(w.kube.list('Event', { namespace: 'default' }).filter(e => e.reason === 'SpotInterruption').length, 1, 'announced once')
   await second.stop()
   const third = await w.start()
-  const again = new Promise<OutcomeEvent>(resolve => third.events.once('outcome', resolve))
-  t.equal((await again).outcome, 'already-done')
+  t.equal((await w.first(third, 'outcome')).outcome, 'already-done')
   t.equal(w.receiver.received.length, 1, 'no second notification after another restart')
 })

@@ -5,12 +5,13 @@ import { blockingBudget, NodeClient } from '../../agent/kube.ts'
 import { createApiGate } from '../../agent/rate-limit.ts'
 import { deployment, budget, readyPods } from './world.ts'
 import { LB_EXCLUSION_LABEL } from '../../agent/node-state.ts'
+import { captureLogger } from './helpers.ts'
 
 async function setup (t: Test) {
   const kube = await startKubeSim({ kubeletDelayMs: 20 })
   t.teardown(() => kube.close())
   await kube.addNode({ name: 'n1' })
-  const client = new NodeClient(kube.kubeConfig, 'n1', createApiGate(100, 100, 4, Date.now, ms => new Promise(resolve => setTimeout(resolve, ms))))
+  const client = new NodeClient({ kubeConfig: kube.kubeConfig, nodeName: 'n1', gate: createApiGate(100, 100, 4, Date.now, ms => new Promise(resolve => setTimeout(resolve, ms))), logger: captureLogger().logger })
   return { kube, client }
 }
 
@@ -24,7 +25,7 @@ t.test('evictions: accepted, refused by a budget, already gone, replaced, failin
   await kube.create(deployment('web', 2))
   await kube.create(budget('web-pdb', 'web', 2))
   await kube.waitFor(() => readyPods(kube.list('Pod', { fieldSelector: 'spec.nodeName=n1' })).length === 2 || undefined, 5000, 'pods ready')
-  const [a, b] = await client.listPods()
+  const [a, b] = (await client.listPods()).items
   const blocked = await client.evict(a!.metadata!.namespace!, a!.metadata!.name!, a!.metadata!.uid!, 5)
   t.match(blocked, { outcome: 'blocked', status: 429, pdb: 'web-pdb' })
   kube.remove('PodDisruptionBudget', 'default', 'web-pdb')
@@ -41,7 +42,7 @@ t.test('evictions: accepted, refused by a budget, already gone, replaced, failin
 t.test('deletions: done, gone, replaced, failing', async t => {
   const { kube, client } = await setup(t)
   await kube.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'default' }, spec: { nodeName: 'n1', containers: [{ name: 'c', image: 'x' }] } })
-  const [p] = await client.listPods()
+  const [p] = (await client.listPods()).items
   t.equal(await client.deletePod('default', 'p', 'other-uid', 1), false)
   t.equal(await client.deletePod('default', 'missing', 'x', 1), false)
   kube.injectFault({ verb: 'delete', status: 403, count: 1 })
@@ -60,7 +61,7 @@ t.test('node updates retry conflicts and give up with the operations they tried'
   t.equal((await client.updateNode(withLabel)).metadata?.resourceVersion, updated.metadata?.resourceVersion, 'nothing to change, nothing sent')
   t.same(kube.requests.slice(before).map(r => r.method), ['GET'])
   kube.injectFault({ verb: 'patch', status: 409 })
-  await t.rejects(client.updateNode(n => ({ ...n, spec: { ...n.spec, unschedulable: true } }), 3), /patching node n1 \(add \/spec\/unschedulable\) failed \(HTTP 409\)/)
+  await t.rejects(client.updateNode(n => ({ ...n, spec: { ...n.spec, unschedulable: true } }), { attempts: 3 }), /patching node n1 \(add \/spec\/unschedulable\) failed \(HTTP 409\)/)
 })
 
 t.test('reads, lists and events fail with what was attempted', async t => {
@@ -70,8 +71,8 @@ t.test('reads, lists and events fail with what was attempted', async t => {
   kube.injectFault({ verb: 'list', status: 503, count: 1 })
   await t.rejects(client.listPods(), /listing pods on node n1 failed \(HTTP 503\)/)
   kube.injectFault({ verb: 'create', path: '/events$', status: 500, count: 1 })
-  await t.rejects(client.createNodeEvent(undefined, { reason: 'R', message: 'm', type: 'Normal' }), /recording event R on node n1 failed/)
-  await client.createNodeEvent(await client.getNode(), { reason: 'R', message: 'm', type: 'Normal' })
+  await t.rejects(client.createKubeEvent(undefined, { reason: 'R', message: 'm', type: 'Normal' }), /recording event R on node n1 failed/)
+  await client.createKubeEvent(await client.getNode(), { reason: 'R', message: 'm', type: 'Normal' })
   const events = kube.list('Event', { namespace: 'default' })
   t.equal(events.length, 1)
   t.match(events[0], { reason: 'R', involvedObject: { kind: 'Node', name: 'n1' }, source: { component: 'spot-agent', host: 'n1' } })

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { deployment, readyPods, startWorld, NODE, type World } from './world.ts'
 import { eventually } from './helpers.ts'
 import { LB_EXCLUSION_LABEL, readState, REHEARSE_ANNOTATION } from '../../agent/node-state.ts'
-import type { OutcomeEvent } from '../../agent/agent.ts'
+import type { OutcomeReport } from '../../agent/agent.ts'
 
 const taintOf = (w: World, kind: string): { value: string, effect: string } | undefined =>
   (w.node().spec?.taints ?? []).find((x: { key: string }) => x.key === `spot-handler.io/${kind}`)
@@ -20,7 +20,7 @@ t.test('a rebalance recommendation taints and cordons only, and is undone when n
   t.teardown(() => w.close())
   await withPods(w)
   const agent = await w.start({ ENABLE_REBALANCE_MONITORING: 'true', REBALANCE_UNCORDON_AFTER: '400ms' })
-  const undone = new Promise(resolve => agent.events.once('undo', resolve))
+  const undone = new Promise(resolve => agent.activity.once('undo', resolve))
   w.imds.postRebalanceRecommendation()
   await w.kube.waitFor(() => taintOf(w, 'rebalance-recommendation'), 5000, 'rebalance taint')
   t.equal(w.node().spec?.unschedulable, true)
@@ -66,7 +66,7 @@ t.test('a scheduled reboot drains the node; its cancellation uncordons it and re
   await w.kube.waitFor(() => w.receiver.received.length > 0 || undefined, 10_000, 'notification')
   t.same(taintOf(w, 'scheduled-maintenance'), { key: 'spot-handler.io/scheduled-maintenance', value: event.eventId, effect: 'NoSchedule' })
   t.same(w.podsOn(NODE), [])
-  const undone = new Promise(resolve => agent.events.once('undo', resolve))
+  const undone = new Promise(resolve => agent.activity.once('undo', resolve))
   w.imds.setScheduledEvents([{ ...event, state: 'canceled' }])
   t.match(await undone, { eventId: event.eventId, why: 'canceled' })
   t.notOk(w.node().spec?.unschedulable)
@@ -86,9 +86,11 @@ t.test('after the reboot a restarted agent uncordons the node it cordoned, and d
   await w.kube.waitFor(() => w.receiver.received.length > 0 || undefined, 10_000, 'notification')
   t.equal(w.node().spec?.unschedulable, true)
   await first.stop()
-  await writeFile(uptime, '0.50 0.90\n')
+  // Booted half-way between the event's start and now: the reboot came after the event.
+  const since = Date.parse(readState(w.node() as never).events[0]!.since)
+  await writeFile(uptime, `${((Date.now() - since) / 2000).toFixed(3)} 0.90\n`)
   const second = await w.start({ UPTIME_FROM_FILE: uptime })
-  const undone = await new Promise(resolve => second.events.once('undo', resolve))
+  const undone = await w.first(second, 'undo')
   t.match(undone, { eventId: event.eventId, why: 'instance rebooted since' })
   t.notOk(w.node().spec?.unschedulable, 'uncordoned after the reboot')
   t.equal(taintOf(w, 'scheduled-maintenance'), undefined)
@@ -102,7 +104,8 @@ t.test('an unreadable uptime file is reported once and reboots are simply not no
   const w = await startWorld()
   t.teardown(() => w.close())
   await w.start({ UPTIME_FROM_FILE: '/nonexistent/uptime' })
-  await eventually(() => w.kube.requests.filter(r => r.path === `/api/v1/nodes/${NODE}`).length >= 3, 5000, 'node reads')
+  const polls = w.imds.requests.length
+  await eventually(() => w.imds.requests.length > polls + 6, 5000, 'more polls')
   t.equal(w.logs.lines().filter(l => /cannot read the uptime/.test(String(l.msg))).length, 1)
 })
 
@@ -129,7 +132,7 @@ t.test('the rehearsal annotation drains as if a spot notice came now, then puts 
   await withPods(w)
   await w.kube.addNode({ name: 'on-demand-1', lifecycle: 'on-demand' })
   const agent = await w.start()
-  const outcome = new Promise<OutcomeEvent>(resolve => agent.events.on('outcome', (e: OutcomeEvent) => { if (e.notice.rehearsal === true) resolve(e) }))
+  const outcome = new Promise<OutcomeReport>(resolve => agent.activity.on('outcome', (e: OutcomeReport) => { if (e.notice.rehearsal === true) resolve(e) }))
   const node = w.node()
   node.metadata.annotations = { ...node.metadata.annotations, [REHEARSE_ANNOTATION]: 'spot-itn' }
   const before = Date.now()
@@ -153,7 +156,8 @@ t.test('rehearsals are ignored when switched off or naming an unknown kind', asy
   const node = w.node()
   node.metadata.annotations = { ...node.metadata.annotations, [REHEARSE_ANNOTATION]: 'spot-itn' }
   await w.kube.update(node)
-  await eventually(() => w.kube.requests.filter(r => r.path === `/api/v1/nodes/${NODE}`).length >= 4, 5000, 'node reads')
+  const polls = w.imds.requests.length
+  await eventually(() => w.imds.requests.length > polls + 6, 5000, 'more polls')
   t.notOk(w.node().spec?.unschedulable)
   t.equal(w.node().metadata.annotations?.[REHEARSE_ANNOTATION], 'spot-itn', 'left for the user to remove')
 
@@ -172,7 +176,7 @@ t.test('with CORDON_ONLY and the optional actions off, a spot notice only cordon
   t.teardown(() => w.close())
   await withPods(w)
   const agent = await w.start({ CORDON_ONLY: 'true', TAINT_NODE: 'false', EXCLUDE_FROM_LOAD_BALANCERS: 'false', EMIT_KUBERNETES_EVENTS: 'false', WEBHOOK_URL: 'http://127.0.0.1:9/unreachable' })
-  const outcome = new Promise<OutcomeEvent>(resolve => agent.events.once('outcome', resolve))
+  const outcome = new Promise<OutcomeReport>(resolve => agent.activity.once('outcome', resolve))
   w.imds.postSpotInterruption()
   t.equal((await outcome).outcome, 'done')
   const node = w.node()

@@ -1,12 +1,21 @@
 import t from 'tap'
 import type { V1Node } from '@kubernetes/client-node'
 import {
-  activeEvents, applyNotice, expiredEvents, findEvent, parseUptime, readState, undoEvent, updateEvent, withoutRehearsal,
-  LB_EXCLUSION_LABEL, REHEARSE_ANNOTATION, STATE_ANNOTATION, FINISHED_EVENTS_KEPT, type NodeActionOptions
+  activeRecords, cordoned, expiredRecords, findRecord, nextRebalanceExpiry, parseUptime, readState, recordNotice, updateRecord, withEventUndone, withLbExclusion, withoutRehearsal, withTaint,
+  LB_EXCLUSION_LABEL, REHEARSE_ANNOTATION, STATE_ANNOTATION, FINISHED_EVENTS_KEPT, type TaintEffect
 } from '../../agent/node-state.ts'
 import type { Notice } from '../../agent/notices.ts'
 
+interface NodeActionOptions { taint: boolean, taintEffect: TaintEffect, excludeFromLoadBalancers: boolean }
 const on: NodeActionOptions = { taint: true, taintEffect: 'NoSchedule', excludeFromLoadBalancers: true }
+
+/** The node edits of the action table for `notice`, in its order (record, taint, label, cordon). */
+function applyNotice (n: V1Node, notice: Notice, o: NodeActionOptions, now: number): V1Node {
+  let next = recordNotice(n, notice, now)
+  if (o.taint) next = withTaint(next, notice, o.taintEffect)
+  if (o.excludeFromLoadBalancers) next = withLbExclusion(next)
+  return cordoned(next, now)
+}
 const spot: Notice = { kind: 'spot-itn', eventId: 'itn-1', deadline: Date.parse('2026-01-01T00:02:00Z'), state: 'active', detail: 'x' }
 const rebalance: Notice = { kind: 'rebalance-recommendation', eventId: 'rebalance-1', state: 'active', detail: 'y' }
 const T0 = Date.parse('2026-01-01T00:00:00Z')
@@ -40,7 +49,7 @@ t.test('what someone else set is not claimed: an existing label or cordon stays 
   const state = readState(after)
   t.equal(state.cordonedAt, undefined)
   t.equal(state.lbLabelAdded, undefined)
-  const undone = undoEvent(after, 'itn-1', T0 + 1000)
+  const undone = withEventUndone(after, 'itn-1', T0 + 1000)
   t.equal(undone.spec?.unschedulable, true, 'still cordoned')
   t.equal(undone.metadata?.labels?.[LB_EXCLUSION_LABEL], 'yes')
   t.same(undone.spec?.taints, undefined, 'our taint is gone')
@@ -59,24 +68,24 @@ t.test('taint and label can be switched off; a newer notice of the same kind rep
 t.test('undo removes only what we added, and only when no other event holds the node', async t => {
   let n = applyNotice(node(), rebalance, on, T0)
   n = applyNotice(n, spot, on, T0 + 1000)
-  n = undoEvent(n, 'rebalance-1', T0 + 2000)
+  n = withEventUndone(n, 'rebalance-1', T0 + 2000)
   t.equal(n.spec?.unschedulable, true, 'the spot event still holds it')
   t.same(n.spec?.taints?.map(x => x.key), ['other', 'spot-handler.io/spot-itn'])
-  t.same(activeEvents(readState(n)).map(e => e.id), ['itn-1'])
-  n = undoEvent(n, 'itn-1', T0 + 3000)
+  t.same(activeRecords(readState(n)).map(e => e.id), ['itn-1'])
+  n = withEventUndone(n, 'itn-1', T0 + 3000)
   t.equal(n.spec?.unschedulable, undefined)
   t.equal(n.metadata?.labels?.[LB_EXCLUSION_LABEL], undefined)
   t.same(n.spec?.taints, [{ key: 'other', value: 'x', effect: 'NoExecute' }])
-  t.equal(findEvent(readState(n), 'itn-1')?.undone, new Date(T0 + 3000).toISOString())
-  t.equal(undoEvent(n, 'itn-1', T0 + 4000), n, 'undoing twice changes nothing')
-  t.equal(undoEvent(n, 'unknown', T0), n)
+  t.equal(findRecord(readState(n), 'itn-1')?.undone, new Date(T0 + 3000).toISOString())
+  t.equal(withEventUndone(n, 'itn-1', T0 + 4000), n, 'undoing twice changes nothing')
+  t.equal(withEventUndone(n, 'unknown', T0), n)
 })
 
 t.test('only the last finished events are remembered', async t => {
   let n = node()
   for (let i = 0; i < FINISHED_EVENTS_KEPT + 3; i++) {
     n = applyNotice(n, { ...spot, eventId: `itn-${i}` }, on, T0 + i)
-    n = undoEvent(n, `itn-${i}`, T0 + i)
+    n = withEventUndone(n, `itn-${i}`, T0 + i)
   }
   const ids = readState(n).events.map(e => e.id)
   t.equal(ids.length, FINISHED_EVENTS_KEPT)
@@ -85,9 +94,9 @@ t.test('only the last finished events are remembered', async t => {
 
 t.test('event records take drain results and the notification mark', async t => {
   let n = applyNotice(node(), spot, on, T0)
-  n = updateEvent(n, 'itn-1', { drained: 'now', result: 'ok', notified: true })
-  t.match(findEvent(readState(n), 'itn-1'), { drained: 'now', result: 'ok', notified: true })
-  t.equal(updateEvent(n, 'nope', { notified: true }), n)
+  n = updateRecord(n, 'itn-1', { drained: 'now', result: 'ok', notified: true })
+  t.match(findRecord(readState(n), 'itn-1'), { drained: 'now', result: 'ok', notified: true })
+  t.equal(updateRecord(n, 'nope', { notified: true }), n)
 })
 
 t.test('an unreadable state annotation counts as no state', async t => {
@@ -112,11 +121,21 @@ t.test('events expire after a reboot, and rebalance cordons after the configured
   let n = applyNotice(node(), { kind: 'scheduled-maintenance', eventId: 'instance-event-1', deadline: T0 + 3_600_000, state: 'active', detail: '' }, on, T0)
   n = applyNotice(n, rebalance, on, T0)
   const state = readState(n)
-  t.same(expiredEvents(state, T0 + 10_000, undefined, undefined), [])
-  t.same(expiredEvents(state, T0 + 10_000, T0 - 1000, undefined), [], 'booted before we acted')
-  t.same(expiredEvents(state, T0 + 10_000, T0 + 5000, undefined).map(e => `${e.record.id}:${e.why}`), ['instance-event-1:rebooted', 'rebalance-1:rebooted'])
-  t.same(expiredEvents(state, T0 + 59_999, undefined, 60_000), [])
-  t.same(expiredEvents(state, T0 + 60_000, undefined, 60_000).map(e => `${e.record.id}:${e.why}`), ['rebalance-1:rebalance-expired'])
+  t.same(expiredRecords(state, T0 + 10_000, undefined, undefined), [])
+  t.same(expiredRecords(state, T0 + 10_000, T0 - 1000, undefined), [], 'booted before we acted')
+  t.same(expiredRecords(state, T0 + 10_000, T0 + 5000, undefined).map(e => `${e.record.id}:${e.why}`), ['instance-event-1:rebooted', 'rebalance-1:rebooted'])
+  t.same(expiredRecords(state, T0 + 59_999, undefined, 60_000), [])
+  t.same(expiredRecords(state, T0 + 60_000, undefined, 60_000).map(e => `${e.record.id}:${e.why}`), ['rebalance-1:rebalance-expired'])
   const withSpot = readState(applyNotice(n, spot, on, T0 + 1000))
-  t.same(expiredEvents(withSpot, T0 + 120_000, undefined, 60_000), [], 'a spot notice keeps the rebalance cordon')
+  t.same(expiredRecords(withSpot, T0 + 120_000, undefined, 60_000), [], 'a spot notice keeps the rebalance cordon')
+})
+
+t.test('the next rebalance expiry is when the oldest active rebalance cordon runs out, unless a spot notice holds it or none expires', async t => {
+  const first = applyNotice(node(), rebalance, on, T0)
+  const second = applyNotice(first, { ...rebalance, eventId: 'rebalance-2' }, on, T0 + 5000)
+  t.equal(nextRebalanceExpiry(readState(second), 60_000), T0 + 60_000)
+  t.equal(nextRebalanceExpiry(readState(second), undefined), undefined, 'no expiry configured')
+  t.equal(nextRebalanceExpiry(readState(applyNotice(second, spot, on, T0 + 1000)), 60_000), undefined, 'a spot notice holds the node')
+  t.equal(nextRebalanceExpiry(readState(withEventUndone(second, 'rebalance-1', T0 + 2000)), 60_000), T0 + 65_000, 'undone ones do not count')
+  t.equal(nextRebalanceExpiry(readState(node()), 60_000), undefined, 'nothing recorded')
 })

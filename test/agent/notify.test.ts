@@ -45,7 +45,7 @@ t.test('the template comes from WEBHOOK_TEMPLATE, else the file, else the defaul
   t.equal(await loadTemplate('inline', file), 'inline')
   t.equal(await loadTemplate('', file), 'from file {{ .NodeName }}')
   t.equal(await loadTemplate('', ''), DEFAULT_WEBHOOK_TEMPLATE)
-  await t.rejects(loadTemplate('', join(dir, 'missing')), /cannot read WEBHOOK_TEMPLATE_FILE .*missing/)
+  await t.rejects(loadTemplate('', join(dir, 'missing')), /cannot read --webhook-template-file \(WEBHOOK_TEMPLATE_FILE\) .*missing/)
 })
 
 t.test('the notification is POSTed with the configured headers and retried after a failure', async t => {

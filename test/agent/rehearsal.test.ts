@@ -1,10 +1,9 @@
 import t from 'tap'
 import type { V1Node } from '@kubernetes/client-node'
 import { rehearsalNotice, rehearsalRequest, REHEARSAL_DEADLINE_MS } from '../../agent/rehearsal.ts'
-import { applyNotice, undoEvent, REHEARSE_ANNOTATION } from '../../agent/node-state.ts'
+import { recordNotice, withEventUndone, REHEARSE_ANNOTATION } from '../../agent/node-state.ts'
 
 const node = (annotations?: Record<string, string>): V1Node => ({ metadata: { name: 'n1', ...(annotations !== undefined ? { annotations } : {}) }, spec: {} })
-const on = { taint: true, taintEffect: 'NoSchedule' as const, excludeFromLoadBalancers: true }
 
 t.test('a rehearsal notice is due two minutes after it started and is marked as a rehearsal', async t => {
   const n = rehearsalNotice('spot-itn', 1_000_000)
@@ -26,12 +25,12 @@ t.test('the annotation asks for nothing, a new rehearsal, or something unknown',
 t.test('a rehearsal already recorded on the node keeps its id and deadline after a restart', async t => {
   const started = Date.parse('2026-01-01T00:00:00Z')
   const first = rehearsalNotice('spot-itn', started)
-  const acted = applyNotice(node({ [REHEARSE_ANNOTATION]: 'spot-itn' }), first, on, started)
+  const acted = recordNotice(node({ [REHEARSE_ANNOTATION]: 'spot-itn' }), first, started)
   const again = rehearsalRequest(acted, started + 30_000)
   t.same(again, { kind: 'rehearse', notice: first })
   const other = rehearsalRequest({ ...acted, metadata: { ...acted.metadata, annotations: { ...acted.metadata!.annotations, [REHEARSE_ANNOTATION]: 'rebalance-recommendation' } } }, started + 30_000)
   t.equal(other.kind === 'rehearse' && other.notice.eventId === first.eventId, false, 'another kind is another rehearsal')
-  const finished = undoEvent(acted, first.eventId, started + 60_000)
+  const finished = withEventUndone(acted, first.eventId, started + 60_000)
   const next = rehearsalRequest(finished, started + 90_000)
   t.ok(next.kind === 'rehearse' && next.notice.eventId !== first.eventId, 'a finished rehearsal is not resumed')
 })

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { budget, deployment, readyPods, startWorld, NODE } from './world.ts'
 import { eventually } from './helpers.ts'
-import type { OutcomeEvent } from '../../agent/agent.ts'
+import type { OutcomeReport } from '../../agent/agent.ts'
 import { LB_EXCLUSION_LABEL, readState } from '../../agent/node-state.ts'
 
 t.test('a spot notice ends with the node tainted, labelled, cordoned, drained, an event and one notification', async t => {
@@ -13,7 +13,7 @@ t.test('a spot notice ends with the node tainted, labelled, cordoned, drained, a
   const agent = await w.start()
   t.ok(agent.opsUrls.probes !== undefined && agent.opsUrls.metrics !== undefined)
 
-  const finished = new Promise<OutcomeEvent>(resolve => agent.events.once('outcome', resolve))
+  const finished = new Promise<OutcomeReport>(resolve => agent.activity.once('outcome', resolve))
   const posted = Date.now()
   w.imds.postSpotInterruption()
   const tainted = await w.kube.waitFor(() => (w.node().spec?.taints ?? []).find((x: { key: string }) => x.key === 'spot-handler.io/spot-itn'), 5000, 'spot taint')
@@ -126,4 +126,21 @@ t.test('DaemonSet, mirror and the agent\'s own pods are left alone', async t => 
   t.equal(evicted.length, 1)
   t.match(evicted[0], /^web-/)
   t.match(JSON.parse(w.receiver.received[0]!.body).text, /Result: drain complete .*1 evicted; 0 deleted at the deadline; 3 left alone/)
+})
+
+t.test('while pods take their time to go, the drain watches them: one pod list and one pod watch, no polling', async t => {
+  const w = await startWorld({ kube: { kubeletDelayMs: 1500 } })
+  t.teardown(() => w.close())
+  await w.kube.create(deployment('web', 4))
+  await w.kube.waitFor(() => readyPods(w.podsOn(NODE)).length === 4 || undefined, 5000, 'web pods ready')
+  await w.kube.addNode({ name: 'on-demand-1', lifecycle: 'on-demand' })
+  const agent = await w.start()
+  w.kube.clearRequests()
+  w.imds.postSpotInterruption()
+  const outcome = await w.first(agent, 'outcome')
+  t.equal(outcome.outcome, 'done')
+  t.same(w.podsOn(NODE), [])
+  const podReads = w.kube.requests.filter(r => r.resource === 'pods' && r.subresource === undefined && ['get', 'list', 'watch'].includes(r.verb))
+  t.same(podReads.map(r => `${r.verb} ${r.query.fieldSelector}`), ['list spec.nodeName=spot-node-1', 'watch spec.nodeName=spot-node-1'])
+  t.match(readState(w.node() as never).events[0]?.result, /^drain complete in 1\.\ds: 4 evicted/, 'it waited the kubelet\'s 1.5 s for the pods, on the watch')
 })

@@ -4,14 +4,15 @@
  * notification receiver, and the agent started in-process with short poll
  * intervals. Everything listens on 127.0.0.1 port 0 and is closed by `close()`.
  */
+import { EventEmitter } from 'node:events'
 import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { startImdsSim, type ImdsSim, type ImdsSimOptions } from '../sim/imds/server.ts'
 import { startKubeSim, type KubeSim, type KubeObject, type KubeSimOptions } from '../sim/k8s/sim.ts'
 import { parseOptions } from '../../webhook/common/options.ts'
 import { AGENT_OPTIONS, checkAgentConfig, type AgentConfig } from '../../agent/config.ts'
-import { startAgent, type AgentDeps, type RunningAgent } from '../../agent/agent.ts'
-import { captureLogger } from './helpers.ts'
+import { startAgent, type AgentActivity, type AgentDeps, type OutcomeReport, type RunningAgent, type UndoReport } from '../../agent/agent.ts'
+import { captureLogger, eventually } from './helpers.ts'
 
 /** The node the agent runs on. */
 export const NODE = 'spot-node-1'
@@ -40,7 +41,6 @@ export function agentConfig (env: Record<string, string>): AgentConfig {
   const r = parseOptions(AGENT_OPTIONS, [], {
     NODE_NAME: NODE,
     POLL_INTERVAL: '50ms',
-    NODE_POLL_INTERVAL: '100ms',
     PROMETHEUS_SERVER_PORT: '0',
     PROBES_SERVER_PORT: '0',
     METADATA_TRIES: '2',
@@ -58,6 +58,8 @@ export interface World {
   logs: ReturnType<typeof captureLogger>
   /** Starts an agent (more than one over a test's life for restarts); stopped by `close()` unless stopped before. */
   start (env?: Record<string, string>, deps?: Partial<AgentDeps>): Promise<RunningAgent>
+  /** The first outcome (or undo) `agent` reported since it started, waiting for it if need be: no report is missed by listening late. */
+  first<K extends 'outcome' | 'undo'> (agent: RunningAgent, what: K, timeoutMs?: number): Promise<AgentActivity[K][0]>
   node (): KubeObject
   podsOn (node: string): KubeObject[]
   close (): Promise<void>
@@ -71,6 +73,7 @@ export async function startWorld (opts: { imds?: ImdsSimOptions, kube?: KubeSimO
   const logs = captureLogger()
   await kube.addNode({ name: NODE })
   const agents: RunningAgent[] = []
+  const reports = new WeakMap<RunningAgent, { outcome: OutcomeReport[], undo: UndoReport[] }>()
   let stopped = new WeakSet<RunningAgent>()
   return {
     imds,
@@ -79,12 +82,18 @@ export async function startWorld (opts: { imds?: ImdsSimOptions, kube?: KubeSimO
     logs,
     async start (env = {}, deps = {}) {
       const config = agentConfig({ INSTANCE_METADATA_URL: imds.url, WEBHOOK_URL: receiver.url, ...env })
-      const agent = await startAgent(config, { kubeConfig: kube.kubeConfig, logger: logs.logger, opsHost: '127.0.0.1', imdsTimeoutMs: 500, imdsBackoffBaseMs: 10, goneCheckIntervalMs: 25, ...deps })
+      const activity = new EventEmitter<AgentActivity>()
+      const seen = { outcome: [] as OutcomeReport[], undo: [] as UndoReport[] }
+      activity.on('outcome', o => seen.outcome.push(o))
+      activity.on('undo', u => seen.undo.push(u))
+      const agent = await startAgent(config, { kubeConfig: kube.kubeConfig, logger: logs.logger, opsHost: '127.0.0.1', imdsTimeoutMs: 500, imdsBackoffBaseMs: 10, watchBackoffBaseMs: 20, activity, ...deps })
+      reports.set(agent, seen)
       const stop = agent.stop.bind(agent)
       agent.stop = async () => { if (!stopped.has(agent)) { stopped.add(agent); await stop() } }
       agents.push(agent)
       return agent
     },
+    first: (agent, what, timeoutMs = 15_000) => eventually(() => reports.get(agent)?.[what][0], timeoutMs, `the agent's first ${what}`),
     node: () => kube.get('Node', undefined, NODE)!,
     podsOn: node => kube.list('Pod', { fieldSelector: `spec.nodeName=${node}` }),
     async close () {

@@ -2,7 +2,7 @@
  * Drain time: a Spot node with N pods of 3 Deployments (each guarded by a
  * PodDisruptionBudget with maxUnavailable 1) and a DaemonSet pod, on the
  * Kubernetes API simulator with its kubelet and controllers, drained by the
- * agent's real drain (agent/drain.ts with the options agent/handler.ts gives
+ * agent's real drain (agent/drain.ts with the options agent/policy.ts gives
  * it for a spot interruption, through the agent's NodeClient and API gate),
  * against a baseline on an identical fresh cluster in the same run: a
  * `kubectl drain`-like loop (every pod evicted concurrently, a refused
@@ -17,6 +17,8 @@ import { AGENT_OPTIONS, checkAgentConfig, type AgentConfig } from '../../agent/c
 import { drainNode } from '../../agent/drain.ts'
 import { MIRROR_POD_ANNOTATION } from '../../agent/drain-plan.ts'
 import { NodeClient, statusOf } from '../../agent/kube.ts'
+import type { Notice } from '../../agent/notices.ts'
+import { drainOptionsFor } from '../../agent/policy.ts'
 import { createAgentMetrics } from '../../agent/metrics.ts'
 import { createApiGate } from '../../agent/rate-limit.ts'
 import { createLogger } from '../../webhook/common/logger.ts'
@@ -88,23 +90,16 @@ function agentDefaults (): AgentConfig {
   return checkAgentConfig(parsed.values)
 }
 
-/** The agent's drain of a spot interruption, with the options agent/handler.ts passes and the agent's API gate. */
+/** The agent's drain of a spot interruption, with the options the action table gives it (drainOptionsFor) and the agent's API gate. */
 async function agentDrain (sim: KubeSim): Promise<void> {
   const config = agentDefaults()
   const now = Date.now
   const sleepMs = (ms: number): Promise<void> => sleep(ms)
-  const client = new NodeClient(sim.kubeConfig, NODE, createApiGate(config.kubeApiQps, config.kubeApiBurst, config.drainParallelism, now, sleepMs), now)
   // Production log level; lines discarded, their cost measured.
   const logger = createLogger('bench-agent-drain', 'info', new Writable({ write (_chunk, _encoding, done) { done() } }))
-  const report = await drainNode({
-    ignoreDaemonSets: config.ignoreDaemonSets,
-    deleteLocalData: config.deleteLocalData,
-    podTerminationGracePeriod: config.podTerminationGracePeriod,
-    deadline: now() + SPOT_NOTICE_MS,
-    noDeadlineBudgetMs: config.nodeTerminationGracePeriod * 1000,
-    safetyMarginMs: config.deadlineSafetyMargin,
-    deleteAtDeadline: config.deleteAtDeadline.includes('spot-itn')
-  }, { client, logger, metrics: createAgentMetrics(new Registry(false)), now, sleep: sleepMs })
+  const client = new NodeClient({ kubeConfig: sim.kubeConfig, nodeName: NODE, gate: createApiGate(config.kubeApiQps, config.kubeApiBurst, config.drainParallelism, now, sleepMs), logger, now })
+  const notice: Notice = { kind: 'spot-itn', eventId: 'itn-bench', deadline: now() + SPOT_NOTICE_MS, state: 'active', detail: 'bench' }
+  const report = await drainNode(drainOptionsFor(notice, config), { client, logger, metrics: createAgentMetrics(new Registry(false)), now, sleep: sleepMs })
   if (!report.complete) throw new Error(`agent drain did not complete: ${JSON.stringify(report)}`)
 }
 
@@ -152,6 +147,7 @@ async function timeDrain (settings: BenchSettings, target: string, drain: (sim: 
     const left = sim.list('Pod', { fieldSelector: `spec.nodeName=${NODE}` }).filter(p => !isDaemonSetPod(p))
     if (left.length > 0) throw new Error(`${target}: ${left.length} pods still on ${NODE} after the drain`)
     const evictions = sim.requests.filter(r => r.subresource === 'eviction')
+    const podReads = sim.requests.filter(r => r.resource === 'pods' && r.subresource === undefined && ['get', 'list', 'watch'].includes(r.verb))
     return {
       bench: 'drain',
       case: `${settings.drainPods} pods/3 PDBs, kubelet ${settings.drainKubeletDelayMs} ms, ready ${settings.drainReadyDelayMs} ms`,
@@ -159,7 +155,9 @@ async function timeDrain (settings: BenchSettings, target: string, drain: (sim: 
       figures: [
         { name: 'drained in', value: wallMs / 1000, unit: 's', digits: 2 },
         { name: 'evictions sent', value: evictions.length, unit: '' },
-        { name: '429s', value: evictions.filter(r => r.status === 429).length, unit: '' }
+        { name: '429s', value: evictions.filter(r => r.status === 429).length, unit: '' },
+        { name: 'pod reads (get/list/watch)', value: podReads.length, unit: '' },
+        { name: 'API requests', value: sim.requests.length, unit: '' }
       ]
     }
   } finally {
@@ -175,7 +173,8 @@ export const drainBench: BenchModule = {
     const agent = await timeDrain(settings, 'agent drain (drain.ts, defaults)', agentDrain)
     return { figureRows: [baseline, agent], figureRatios: [
         figureRatio('drain time vs kubectl-drain-like loop', 'drained in', agent, baseline),
-        figureRatio('eviction requests vs kubectl-drain-like loop', 'evictions sent', agent, baseline)
+        figureRatio('eviction requests vs kubectl-drain-like loop', 'evictions sent', agent, baseline),
+        figureRatio('API requests vs kubectl-drain-like loop', 'API requests', agent, baseline)
       ] }
   }
 }

@@ -7,7 +7,7 @@
  * webhook; pods and kubelet delays for the drain; reviews and settle time for
  * the memory readings.
  */
-import { integer, option, readOptionsOrExit } from '../../webhook/common/options.ts'
+import { integer, list, option, readOptionsOrExit } from '../../webhook/common/options.ts'
 import type { BenchModule, BenchRatio, BenchRow, FigureRatio, FigureRow } from './harness.ts'
 import { webhookBench } from './webhook.bench.ts'
 import { drainBench } from './drain.bench.ts'
@@ -24,6 +24,7 @@ const SETTINGS = {
   drainKubeletDelayMs: option({ flag: 'drain-kubelet-delay-ms', env: 'BENCH_DRAIN_KUBELET_DELAY_MS', default: 200, help: 'Drain: time the simulated kubelet takes to finish a terminating pod.', parse: integer(0, 30_000) }),
   drainReadyDelayMs: option({ flag: 'drain-ready-delay-ms', env: 'BENCH_DRAIN_READY_DELAY_MS', default: 300, help: 'Drain: time from a replacement pod scheduled to Ready.', parse: integer(0, 30_000) }),
   memoryReviews: option({ flag: 'memory-reviews', env: 'BENCH_MEMORY_REVIEWS', default: 3000, help: 'Memory: /mutate reviews sent before the loaded reading.', parse: integer(0, 1_000_000) }),
+  only: option({ flag: 'only', env: 'BENCH_ONLY', default: [] as string[], help: `Run only these modules (comma list of ${BENCHES.map(b => b.name).join(', ')}); empty runs all.`, parse: list }),
   memorySettleMs: option({ flag: 'memory-settle-ms', env: 'BENCH_MEMORY_SETTLE_MS', default: 2500, help: 'Memory: idle time after a program is ready, before its reading (longer than the agent\'s 2 s IMDS poll interval).', parse: integer(0, 60_000) })
 }
 
@@ -45,7 +46,12 @@ function formatFigureRatio (r: FigureRatio): string {
 
 const settings = readOptionsOrExit('npm run bench', 'Benchmarks: each target against a baseline measured in the same run, reported as ratios.', SETTINGS)
 console.log(`bench: ${settings.concurrency} concurrent keep-alive clients, ${settings.warmupMs} ms warm-up + ${settings.durationMs} ms per target, Node ${process.version}\n`)
-for (const bench of BENCHES) {
+const unknown = settings.only.filter(name => !BENCHES.some(b => b.name === name))
+if (unknown.length > 0) {
+  process.stderr.write(`npm run bench: invalid value for --only (BENCH_ONLY): unknown module ${unknown.join(', ')}; expected some of ${BENCHES.map(b => b.name).join(', ')}\n`)
+  process.exit(2)
+}
+for (const bench of BENCHES.filter(b => settings.only.length === 0 || settings.only.includes(b.name))) {
   const started = performance.now()
   const { rows = [], ratios = [], figureRows = [], figureRatios = [] } = await bench.run(settings)
   console.log(`== ${bench.name} (${((performance.now() - started) / 1000).toFixed(1)} s)`)

@@ -40,13 +40,17 @@ export const DEFAULT_EXPECTATION: InstallExpectation = {
   webhookReplicas: 2
 }
 
-/** The agent's rights, exactly as issue 5 lists them (cluster-wide). */
+/**
+ * The agent's rights (cluster-wide), exactly what it uses: its Node listed,
+ * watched, read on a conflict and patched; the node's pods listed and watched
+ * during a drain, evicted, and deleted when finished or at the deadline;
+ * Events created.
+ */
 export const AGENT_PERMISSIONS = [
-  'core/nodes:get', 'core/nodes:list', 'core/nodes:patch', 'core/nodes:update',
-  'core/pods:list', 'core/pods:get', 'core/pods:delete',
+  'core/nodes:get', 'core/nodes:list', 'core/nodes:watch', 'core/nodes:patch',
+  'core/pods:list', 'core/pods:watch', 'core/pods:delete',
   'core/pods/eviction:create',
-  'core/events:create', 'core/events:patch',
-  'apps/daemonsets:get'
+  'core/events:create'
 ].map(p => `*|${p}|`).sort()
 
 /** The certificate job's rights: the Secret in its namespace, its own webhook configuration. */

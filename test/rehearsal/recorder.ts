@@ -5,7 +5,7 @@
  */
 import type { Test } from 'tap'
 import type { V1Node } from '@kubernetes/client-node'
-import { LB_EXCLUSION_LABEL, readState, type EventRecord } from '../../agent/node-state.ts'
+import { LB_EXCLUSION_LABEL, readState, type InterruptionRecord } from '../../agent/node-state.ts'
 import type { KubeObject, KubeSim } from '../sim/k8s/sim.ts'
 import { LABELLED_NAMESPACE, WEB } from './manifests.ts'
 
@@ -15,7 +15,7 @@ export interface NodeHistory {
   cordoned: boolean
   lbExcluded: boolean
   /** The agent's event records once one was marked drained. */
-  drained?: EventRecord
+  drained?: InterruptionRecord
   /** Non-DaemonSet pods on the node at the moment the agent recorded the drain as done. */
   leftWhenDrained?: string[]
 }

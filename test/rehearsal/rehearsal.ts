@@ -11,11 +11,11 @@ import { pino, type Logger } from 'pino'
 import { createLogger } from '../../webhook/common/logger.ts'
 import { parseOptions } from '../../webhook/common/options.ts'
 import { AGENT_OPTIONS, checkAgentConfig } from '../../agent/config.ts'
-import { startAgent, type OutcomeEvent } from '../../agent/agent.ts'
-import { EVENT_REASONS } from '../../agent/handler.ts'
+import { startAgent, type OutcomeReport } from '../../agent/agent.ts'
+import { EVENT_REASONS } from '../../agent/actions.ts'
 import { NOTICE_PATHS } from '../../agent/notices.ts'
 import { NodeClient } from '../../agent/kube.ts'
-import { LB_EXCLUSION_LABEL, readState, taintKey, undoEvent } from '../../agent/node-state.ts'
+import { LB_EXCLUSION_LABEL, readState, taintKey, withEventUndone } from '../../agent/node-state.ts'
 import { createApiGate } from '../../agent/rate-limit.ts'
 import { startImdsSim } from '../sim/imds/server.ts'
 import { startEmbeddedCluster, type EmbeddedCluster } from './embedded.ts'
@@ -36,7 +36,7 @@ export interface RehearsalHooks {
 }
 
 /** Simulated waits at speed 1: pod start, pod stop, the agent's IMDS poll and its pod-gone check. */
-export const BASE_WAITS = { readyMs: 1200, stopMs: 1000, pollMs: 2000, goneCheckMs: 250 }
+export const BASE_WAITS = { readyMs: 1200, stopMs: 1000, pollMs: 2000 }
 
 /** Shortest time a pod takes to be Ready on the embedded cluster, whatever the speed. */
 const READY_FLOOR_MS = 250
@@ -213,17 +213,17 @@ async function story (options: RehearsalOptions, narrator: Narrator, hooks: Rehe
   const targetNode = observer.nodes.get(target) as V1Node | undefined
   if (targetNode === undefined) throw new Error(`node ${target} was not seen through the watch`)
   narrator.heading(`4. ${scenario.name} on ${target}`)
-  if (!embedded) cleanups.push(async () => { await restoreNode(kubeConfig, target); step('rehearsal', `restored ${target}: our taint and label removed, uncordoned`) })
+  if (!embedded) cleanups.push(async () => { await restoreNode(kubeConfig, target, logger); step('rehearsal', `restored ${target}: our taint and label removed, uncordoned`) })
   const imds = await startImdsSim({ instance: instanceFacts(targetNode), logger: logger.child({ program: 'imds-sim' }) })
   cleanups.push(() => imds.close())
   const env = { NODE_NAME: target, INSTANCE_METADATA_URL: imds.url, POLL_INTERVAL: `${scaled(BASE_WAITS.pollMs)}ms`, ENABLE_PROMETHEUS_SERVER: 'false', ENABLE_PROBES_SERVER: 'false', ...scenario.agentEnv }
   const parsed = parseOptions(AGENT_OPTIONS, [], env)
   if (parsed.help) throw new Error('unexpected --help')
   const config = checkAgentConfig(parsed.values)
-  const agent = await startAgent(config, { kubeConfig, logger: logger.child({ program: 'spot-agent' }), goneCheckIntervalMs: scaled(BASE_WAITS.goneCheckMs), opsHost: '127.0.0.1' })
+  const agent = await startAgent(config, { kubeConfig, logger: logger.child({ program: 'spot-agent' }), opsHost: '127.0.0.1' })
   cleanups.push(() => agent.stop())
-  let outcome: OutcomeEvent | undefined
-  agent.events.on('outcome', (o: OutcomeEvent) => { outcome = o; observer.recheck() })
+  let outcome: OutcomeReport | undefined
+  agent.activity.on('outcome', (o: OutcomeReport) => { outcome = o; observer.recheck() })
   step('agent', `spot-agent started for ${target}: instance ${agent.metadata.instanceId} (${agent.metadata.instanceType}, ${agent.metadata.availabilityZone}), IMDS simulator at ${imds.url} polled every ${config.pollInterval} ms`)
 
   // Post once the agent has polled the notice path, so detection includes a realistic share of the poll interval.
@@ -318,8 +318,8 @@ function movesOf (observer: ClusterObserver, leaving: V1Pod[], node: string, not
 }
 
 /** Puts a real cluster's node back: every event the agent recorded undone (taint, label, cordon). */
-async function restoreNode (kubeConfig: KubeConfig, node: string): Promise<void> {
-  const client = new NodeClient(kubeConfig, node, createApiGate(50, 100, 4, Date.now, ms => sleep(ms)))
+async function restoreNode (kubeConfig: KubeConfig, node: string, logger: Logger): Promise<void> {
+  const client = new NodeClient({ kubeConfig, nodeName: node, gate: createApiGate(50, 100, 4, Date.now, ms => sleep(ms)), logger })
   const state = readState(await client.getNode())
-  await client.updateNode(n => state.events.reduce((current, e) => undoEvent(current, e.id, Date.now()), n))
+  await client.updateNode(n => state.events.reduce((current, e) => withEventUndone(current, e.id, Date.now()), n))
 }

@@ -4,7 +4,11 @@
  */
 import t from 'tap'
 import { once } from 'node:events'
-import { readFile } from 'node:fs/promises'
+import { mkdtemp, readFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { WEBHOOK_OPTIONS } from '../../webhook/options.ts'
 import { makeCertDir } from '../helpers/certs.ts'
@@ -41,6 +45,17 @@ t.test('a bad value names the flag and its variable', async t => {
   t.match(fromEnv.stderr, /^spot-webhook: invalid value "70000" for --metrics-port \(METRICS_PORT\): expected an integer from 0 to 65535/)
   const badLabel = await runProgram(MAIN, ['--node-selector', 'Bad Key=x'])
   t.match(badLabel.stderr, /--node-selector \(NODE_SELECTOR\): label key "Bad Key" has an invalid name/)
+})
+
+t.test('a start-up failure that is not configuration is one line with exit code 1', async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'webhook-cli-'))
+  const taken = createServer()
+  await new Promise<void>(resolve => taken.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => taken.close())
+  const port = (taken.address() as AddressInfo).port
+  const r = await runProgram(MAIN, ['--cert-dir', dir, '--port', String(port), '--listen-address', '127.0.0.1', '--metrics-port', '0'])
+  t.equal(r.code, 1)
+  t.match(r.stderr, /^spot-webhook: [^\n]*EADDRINUSE[^\n]*\n$/)
 })
 
 t.test('the program serves a fixture over verified TLS and exits 0 on SIGTERM', async t => {

@@ -49,6 +49,8 @@ export interface HttpApiDeps {
   serverAddress: () => string
   /** Called once a request's status is known (the response head is being written). */
   onRecord?: (record: RequestRecord) => void
+  /** How often a watch that allows bookmarks gets one (the API server's watch cache: about once a minute). */
+  bookmarkIntervalMs: number
   log: Logger
 }
 
@@ -217,7 +219,9 @@ export function createHttpApi (deps: HttpApiDeps): (req: IncomingMessage, res: S
         matchesRequirements(labels, obj.metadata.labels) && matchesFields(fields, obj)
       return visible ? obj : undefined
     }
-    const send = (eventType: string, object: KubeObject): void => { res.write(JSON.stringify({ type: eventType, object: eventType === 'ERROR' ? object : render(object) }) + '\n') }
+    const send = (eventType: string, object: KubeObject): void => {
+      if (!res.writableEnded) res.write(JSON.stringify({ type: eventType, object: eventType === 'ERROR' ? object : render(object) }) + '\n')
+    }
     const forward = (e: StoreEvent): void => {
       const obj = shown(e)
       if (obj !== undefined) send(e.type, obj)
@@ -242,9 +246,14 @@ export function createHttpApi (deps: HttpApiDeps): (req: IncomingMessage, res: S
     const unsubscribe = cluster.store.subscribe(forward)
     const timeoutSeconds = integerParam(query, 'timeoutSeconds')
     const timer = timeoutSeconds === undefined ? undefined : setTimeout(() => res.end(), timeoutSeconds * 1000)
+    // A bookmark carries only the current resourceVersion, in an object of the watched kind.
+    const bookmarks = query.get('allowWatchBookmarks') === 'true'
+      ? setInterval(() => { if (!res.writableEnded) res.write(JSON.stringify({ type: 'BOOKMARK', object: { kind: type.kind, apiVersion: apiVersionOf(type), metadata: { resourceVersion: cluster.store.resourceVersion } } }) + '\n') }, deps.bookmarkIntervalMs)
+      : undefined
     res.on('close', () => {
       unsubscribe()
       if (timer !== undefined) clearTimeout(timer)
+      clearInterval(bookmarks)
       deps.watches.delete(res)
     })
   }

@@ -52,6 +52,8 @@ export interface KubeSimOptions {
   logger?: Logger
   /** Replaces the HTTPS webhook caller (tests of the dispatcher only). */
   webhookCaller?: WebhookCaller
+  /** How often watches that allow bookmarks get one (default 60 s, as the API server's watch cache). */
+  bookmarkIntervalMs?: number
 }
 
 /** An object as tests write it (client-node model objects fit): apiVersion and kind pick the resource. */
@@ -216,10 +218,20 @@ export class KubeSim {
     this.requests.length = 0
   }
 
+  /** Ends every open watch, as the API server does when a watch's time is up or it restarts. */
+  endWatches (): void {
+    for (const res of this.#watches) res.end()
+  }
+
+  /** Forgets the change history (etcd compaction): watches resuming from before now get 410 Gone. */
+  compact (): void {
+    this.cluster.store.compact()
+  }
+
   /** Stops controllers, ends watches and closes the server and its connections. */
   async close (): Promise<void> {
     this.#controllers.stop()
-    for (const res of this.#watches) res.end()
+    this.endWatches()
     await new Promise<void>(resolve => {
       this.#server.close(() => resolve())
       this.#server.closeAllConnections()
@@ -250,7 +262,7 @@ export async function startKubeSim (opts: KubeSimOptions = {}): Promise<KubeSim>
   store.subscribe(notify)
   const host = opts.host ?? '127.0.0.1'
   let address = ''
-  const handler = createHttpApi({ cluster, faults, requests, watches, serverAddress: () => address, onRecord: notify, log })
+  const handler = createHttpApi({ cluster, faults, requests, watches, serverAddress: () => address, onRecord: notify, bookmarkIntervalMs: opts.bookmarkIntervalMs ?? 60_000, log })
   let caPem: string | undefined
   let server: Server
   if (opts.tls === true) {

@@ -68,6 +68,8 @@ export class ObjectStore {
   readonly #objects = new Map<ResourceType, Map<string, KubeObject>>()
   readonly #listeners = new Set<(event: StoreEvent) => void>()
   readonly #history: StoreEvent[] = []
+  /** Revisions before this one are compacted away (watches from them get 410 Gone). */
+  #compactedAt = 0
   readonly #now: () => Date
 
   constructor (now: () => Date = () => new Date()) {
@@ -226,8 +228,15 @@ export class ObjectStore {
    * than the kept history (a watch then gets 410 Gone).
    */
   eventsSince (revision: number): StoreEvent[] | undefined {
+    if (revision < this.#compactedAt) return undefined
     const oldest = this.#history[0]
     if (oldest !== undefined && revision < oldest.revision - 1) return undefined
     return this.#history.filter(e => e.revision > revision).map(e => ({ ...e, object: structuredClone(e.object) }))
+  }
+
+  /** Forgets the change history, as etcd compaction does: a watch resuming from an older resourceVersion gets 410 Gone. */
+  compact (): void {
+    this.#history.length = 0
+    this.#compactedAt = this.#revision
   }
 }

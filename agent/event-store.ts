@@ -1,0 +1,166 @@
+/**
+ * The interruption event store: every source (the IMDS monitors, the Node
+ * monitor) reports here, and each interruption event, known by its id, is
+ * acted on once. `EventStore` is the pure bookkeeping: given what a source
+ * saw, which job to start now (act on a notice, undo an event), an undo held
+ * back until the action in progress ends, a failed job retried on the next
+ * sighting, nothing new once the agent stops. `EventDispatcher` is the thin
+ * shell that runs those jobs and feeds their ends back.
+ */
+import type { Notice, NoticeKind, NoticeParseError } from './notices.ts'
+
+/** Act on an active notice; `announce` is false when this process announced the event before (a retry). */
+export interface ActJob {
+  type: 'act'
+  notice: Notice
+  announce: boolean
+}
+
+/** Undo what an event did (canceled, completed, rebooted, rebalance expired). */
+export interface UndoJob {
+  type: 'undo'
+  eventId: string
+  kind: NoticeKind
+  why: string
+}
+
+/** Work the store hands out. */
+export type Job = ActJob | UndoJob
+
+/** How a job ended: finished (nothing left to do), failed (try again when seen again), handed over (the agent is stopping). */
+export type JobEnd = 'finished' | 'failed' | 'handed-over'
+
+/** What the store knows about one event. */
+interface Entry {
+  running?: Job
+  /** An undo asked for while the action ran, started when it ends. */
+  heldUndo?: UndoJob
+  acted: boolean
+  undone: boolean
+  announced: boolean
+}
+
+/** The pure bookkeeping of interruption events. */
+export class EventStore {
+  readonly #entries = new Map<string, Entry>()
+  readonly #lastGarbage = new Map<NoticeKind, string>()
+  #closed = false
+
+  #entry (eventId: string): Entry {
+    let entry = this.#entries.get(eventId)
+    if (entry === undefined) {
+      entry = { acted: false, undone: false, announced: false }
+      this.#entries.set(eventId, entry)
+    }
+    return entry
+  }
+
+  /** A source saw `notice`: the job to start now, if any (canceled and completed notices ask for an undo). */
+  noticeSeen (notice: Notice): Job | undefined {
+    if (notice.state !== 'active') return this.undoAsked({ type: 'undo', eventId: notice.eventId, kind: notice.kind, why: notice.state })
+    if (this.#closed) return undefined
+    const entry = this.#entry(notice.eventId)
+    if (entry.running !== undefined || entry.acted || entry.undone) return undefined
+    if (notice.rehearsal === true && this.running().some(j => j.type === 'act' && j.notice.rehearsal === true)) return undefined
+    const job: ActJob = { type: 'act', notice, announce: !entry.announced }
+    entry.announced = true
+    entry.running = job
+    return job
+  }
+
+  /** A source asks to undo an event: the job to start now, if any (held back while the event's action runs). */
+  undoAsked (undo: UndoJob): Job | undefined {
+    if (this.#closed) return undefined
+    const entry = this.#entry(undo.eventId)
+    if (entry.undone || entry.running?.type === 'undo') return undefined
+    if (entry.running !== undefined) {
+      entry.heldUndo ??= undo
+      return undefined
+    }
+    entry.running = undo
+    return undo
+  }
+
+  /** A job ended: the jobs to start next (an undo that waited for it). */
+  jobEnded (job: Job, end: JobEnd): Job[] {
+    const entry = this.#entry(job.type === 'act' ? job.notice.eventId : job.eventId)
+    entry.running = undefined
+    if (end === 'finished') {
+      entry.acted = true
+      if (job.type === 'undo') entry.undone = true
+    }
+    const held = entry.heldUndo
+    entry.heldUndo = undefined
+    if (held === undefined || entry.undone) return []
+    const next = this.undoAsked(held)
+    return next === undefined ? [] : [next]
+  }
+
+  /** Whether an unparseable body is news worth a Kubernetes Event (the same garbage twice in a row is not). */
+  garbageSeen (kind: NoticeKind, excerpt: string): boolean {
+    if (this.#lastGarbage.get(kind) === excerpt) return false
+    this.#lastGarbage.set(kind, excerpt)
+    return true
+  }
+
+  /** The jobs running now. */
+  running (): Job[] {
+    return [...this.#entries.values()].flatMap(e => e.running === undefined ? [] : [e.running])
+  }
+
+  /** Starts nothing new from now on (the agent is stopping). */
+  close (): void {
+    this.#closed = true
+  }
+}
+
+/** Where sources report what they saw. */
+export interface NoticeSink {
+  /** An active notice, or a canceled/completed one. */
+  notice (notice: Notice): void
+  /** A request to undo an event (the instance rebooted, a rebalance cordon expired). */
+  undo (undo: UndoJob): void
+  /** A body that did not parse. */
+  unparseable (kind: NoticeKind, error: NoticeParseError): void
+}
+
+/** What the dispatcher runs the store's jobs with. */
+export interface JobRunner {
+  run (job: Job): Promise<JobEnd>
+  /** Reports an unparseable body; `news` is false for a repeat of the last one. */
+  unparseable (kind: NoticeKind, error: NoticeParseError, news: boolean): void
+}
+
+/** The store's shell: takes reports from the sources, runs the jobs the store hands out, and waits for them on close. */
+export class EventDispatcher implements NoticeSink {
+  readonly #store = new EventStore()
+  readonly #inFlight = new Set<Promise<void>>()
+  readonly #runner: JobRunner
+
+  constructor (runner: JobRunner) {
+    this.#runner = runner
+  }
+
+  notice (notice: Notice): void { this.#start(this.#store.noticeSeen(notice)) }
+
+  undo (undo: UndoJob): void { this.#start(this.#store.undoAsked(undo)) }
+
+  unparseable (kind: NoticeKind, error: NoticeParseError): void {
+    this.#runner.unparseable(kind, error, this.#store.garbageSeen(kind, error.excerpt))
+  }
+
+  #start (job: Job | undefined): void {
+    if (job === undefined) return
+    const run = this.#runner.run(job).catch((): JobEnd => 'failed').then(end => {
+      this.#inFlight.delete(run)
+      for (const next of this.#store.jobEnded(job, end)) this.#start(next)
+    })
+    this.#inFlight.add(run)
+  }
+
+  /** Starts nothing new and resolves once every running job has ended. */
+  async close (): Promise<void> {
+    this.#store.close()
+    while (this.#inFlight.size > 0) await Promise.all(this.#inFlight)
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * The agent's decisions under its configuration (pure: no I/O): which notice
+ * kinds are monitored, which notices drain and with which options, whether an
+ * event recorded on the Node is already handled, and whether the agent is
+ * ready.
+ */
+import type { AgentConfig } from './config.ts'
+import type { DrainOptions } from './drain.ts'
+import type { InterruptionRecord } from './node-state.ts'
+import { NOTICE_KINDS, type Notice, type NoticeKind } from './notices.ts'
+
+/** Which notice kinds have an IMDS monitor under `config`. */
+export function monitoredKinds (config: AgentConfig): NoticeKind[] {
+  const enabled: Record<NoticeKind, boolean> = {
+    'spot-itn': config.enableSpotInterruptionDraining,
+    'rebalance-recommendation': config.enableRebalanceMonitoring || config.enableRebalanceDraining,
+    'scheduled-maintenance': config.enableScheduledEventDraining,
+    'asg-lifecycle-termination': config.enableAsgLifecycleDraining
+  }
+  return NOTICE_KINDS.filter(k => enabled[k])
+}
+
+/** Whether a notice of `kind` leads to a drain under `config`. */
+export function drainsFor (kind: NoticeKind, config: AgentConfig): boolean {
+  if (config.cordonOnly) return false
+  return kind !== 'rebalance-recommendation' || config.enableRebalanceDraining
+}
+
+/** The drain options a notice gets: the notice's deadline, the configured grace periods, and deletion at the deadline for the kinds that have it. */
+export function drainOptionsFor (notice: Notice, config: AgentConfig): DrainOptions {
+  return {
+    ignoreDaemonSets: config.ignoreDaemonSets,
+    deleteLocalData: config.deleteLocalData,
+    podTerminationGracePeriod: config.podTerminationGracePeriod,
+    ownPod: config.podName !== '' ? { namespace: config.podNamespace, name: config.podName } : undefined,
+    deadline: notice.deadline,
+    noDeadlineBudgetMs: config.nodeTerminationGracePeriod * 1000,
+    safetyMarginMs: config.deadlineSafetyMargin,
+    deleteAtDeadline: config.deleteAtDeadline.includes(notice.kind)
+  }
+}
+
+/**
+ * Whether the event recorded on the Node needs nothing more: undone, or
+ * drained with its notification sent (or none to send). A rehearsal is never
+ * done until it has put the node back, which also removes its record's hold.
+ */
+export function isHandled (record: InterruptionRecord | undefined, notice: Notice, config: AgentConfig): boolean {
+  if (record === undefined) return false
+  if (record.undone !== undefined) return true
+  const notifiedOrNothingToSend = record.notified === true || config.webhookUrl === undefined
+  return record.drained !== undefined && notifiedOrNothingToSend && notice.rehearsal !== true
+}
+
+/** What readiness is judged on. */
+export interface ReadinessInput {
+  now: number
+  /** Whether any IMDS monitor runs. */
+  monitoringImds: boolean
+  /** When an IMDS poll last succeeded (ms since epoch), undefined when none has. */
+  lastImdsSuccess: number | undefined
+  /** How long without a successful poll is too long. */
+  imdsStaleAfterMs: number
+  /** Since when the Node watch has been down, undefined while it is up. */
+  nodeWatchDownSince: number | undefined
+  /** How long the Node watch may be down before the agent is not ready. */
+  nodeWatchStaleAfterMs: number
+}
+
+/** Why the agent is not ready, or undefined when it is. */
+export function readinessProblem (r: ReadinessInput): string | undefined {
+  if (r.monitoringImds && r.now - (r.lastImdsSuccess ?? 0) > r.imdsStaleAfterMs) {
+    return r.lastImdsSuccess === undefined ? 'no successful IMDS poll yet' : `no successful IMDS poll for ${Math.round((r.now - r.lastImdsSuccess) / 1000)}s`
+  }
+  if (r.nodeWatchDownSince !== undefined && r.now - r.nodeWatchDownSince > r.nodeWatchStaleAfterMs) {
+    return `no watch on the Node for ${Math.round((r.now - r.nodeWatchDownSince) / 1000)}s (rehearsals and reboots go unnoticed)`
+  }
+  return undefined
+}

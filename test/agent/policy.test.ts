@@ -1,0 +1,76 @@
+/** The agent's decisions under its configuration: table tests over the pure policy. */
+import t from 'tap'
+import { drainOptionsFor, drainsFor, isHandled, monitoredKinds, readinessProblem, type ReadinessInput } from '../../agent/policy.ts'
+import type { Notice } from '../../agent/notices.ts'
+import type { InterruptionRecord } from '../../agent/node-state.ts'
+import { agentConfig } from './world.ts'
+
+const spot: Notice = { kind: 'spot-itn', eventId: 'itn-1', deadline: 1_000_000, state: 'active', detail: '' }
+const rebalance: Notice = { kind: 'rebalance-recommendation', eventId: 'rebalance-1', state: 'active', detail: '' }
+
+t.test('monitored kinds follow the ENABLE_* switches; rebalance draining implies monitoring', async t => {
+  const rows: Array<[Record<string, string>, string[]]> = [
+    [{}, ['spot-itn', 'scheduled-maintenance']],
+    [{ ENABLE_REBALANCE_MONITORING: 'true' }, ['spot-itn', 'rebalance-recommendation', 'scheduled-maintenance']],
+    [{ ENABLE_REBALANCE_DRAINING: 'true' }, ['spot-itn', 'rebalance-recommendation', 'scheduled-maintenance']],
+    [{ ENABLE_ASG_LIFECYCLE_DRAINING: 'true', ENABLE_SPOT_INTERRUPTION_DRAINING: 'false', ENABLE_SCHEDULED_EVENT_DRAINING: 'false' }, ['asg-lifecycle-termination']],
+    [{ ENABLE_SPOT_INTERRUPTION_DRAINING: 'false', ENABLE_SCHEDULED_EVENT_DRAINING: 'false' }, []]
+  ]
+  for (const [env, kinds] of rows) t.same(monitoredKinds(agentConfig(env)), kinds, JSON.stringify(env))
+})
+
+t.test('which notices drain: all but rebalance unless asked, none with CORDON_ONLY', async t => {
+  const rows: Array<[Record<string, string>, Notice['kind'], boolean]> = [
+    [{}, 'spot-itn', true],
+    [{}, 'scheduled-maintenance', true],
+    [{}, 'asg-lifecycle-termination', true],
+    [{}, 'rebalance-recommendation', false],
+    [{ ENABLE_REBALANCE_DRAINING: 'true' }, 'rebalance-recommendation', true],
+    [{ CORDON_ONLY: 'true' }, 'spot-itn', false],
+    [{ CORDON_ONLY: 'true', ENABLE_REBALANCE_DRAINING: 'true' }, 'rebalance-recommendation', false]
+  ]
+  for (const [env, kind, drains] of rows) t.equal(drainsFor(kind, agentConfig(env)), drains, `${kind} ${JSON.stringify(env)}`)
+})
+
+t.test('drain options carry the notice deadline, the grace settings, the own pod and deletion at the deadline per kind', async t => {
+  t.same(drainOptionsFor(spot, agentConfig({})), {
+    ignoreDaemonSets: true, deleteLocalData: true, podTerminationGracePeriod: -1, ownPod: undefined, deadline: 1_000_000, noDeadlineBudgetMs: 120_000, safetyMarginMs: 5000, deleteAtDeadline: true
+  })
+  const custom = drainOptionsFor(rebalance, agentConfig({ POD_NAME: 'agent-x', POD_NAMESPACE: 'spot-handler', NODE_TERMINATION_GRACE_PERIOD: '60', POD_TERMINATION_GRACE_PERIOD: '10', IGNORE_DAEMON_SETS: 'false', DELETE_LOCAL_DATA: 'false', DEADLINE_SAFETY_MARGIN: '2s' }))
+  t.same(custom, {
+    ignoreDaemonSets: false, deleteLocalData: false, podTerminationGracePeriod: 10, ownPod: { namespace: 'spot-handler', name: 'agent-x' }, deadline: undefined, noDeadlineBudgetMs: 60_000, safetyMarginMs: 2000, deleteAtDeadline: false
+  })
+  t.equal(drainOptionsFor(rebalance, agentConfig({ DELETE_AT_DEADLINE: 'rebalance-recommendation' })).deleteAtDeadline, true)
+})
+
+t.test('an event is handled once undone, or drained with its notification sent or none to send; a rehearsal never until it put the node back', async t => {
+  const record = (extra: Partial<InterruptionRecord>): InterruptionRecord => ({ id: 'itn-1', kind: 'spot-itn', since: '2026-01-01T00:00:00Z', ...extra })
+  const withHook = agentConfig({ WEBHOOK_URL: 'http://127.0.0.1:9/hook' })
+  const without = agentConfig({})
+  const rows: Array<[string, InterruptionRecord | undefined, Notice, ReturnType<typeof agentConfig>, boolean]> = [
+    ['nothing recorded', undefined, spot, withHook, false],
+    ['recorded, not drained', record({}), spot, withHook, false],
+    ['drained, not notified', record({ drained: 'x' }), spot, withHook, false],
+    ['drained and notified', record({ drained: 'x', notified: true }), spot, withHook, true],
+    ['drained, nothing to notify', record({ drained: 'x' }), spot, without, true],
+    ['undone', record({ undone: 'x' }), spot, withHook, true],
+    ['a rehearsal drained and notified is not done yet', record({ drained: 'x', notified: true }), { ...spot, rehearsal: true }, withHook, false],
+    ['an undone rehearsal is', record({ undone: 'x' }), { ...spot, rehearsal: true }, withHook, true]
+  ]
+  for (const [name, r, notice, config, handled] of rows) t.equal(isHandled(r, notice, config), handled, name)
+})
+
+t.test('readiness: an IMDS poll within the stale time, and a Node watch not down for long', async t => {
+  const ready: ReadinessInput = { now: 100_000, monitoringImds: true, lastImdsSuccess: 95_000, imdsStaleAfterMs: 30_000, nodeWatchDownSince: undefined, nodeWatchStaleAfterMs: 60_000 }
+  const rows: Array<[string, Partial<ReadinessInput>, string | undefined]> = [
+    ['all well', {}, undefined],
+    ['never polled', { lastImdsSuccess: undefined }, 'no successful IMDS poll yet'],
+    ['polled long ago', { lastImdsSuccess: 60_000 }, 'no successful IMDS poll for 40s'],
+    ['just within the stale time', { lastImdsSuccess: 70_000 }, undefined],
+    ['no IMDS monitor: IMDS does not matter', { monitoringImds: false, lastImdsSuccess: undefined }, undefined],
+    ['the watch down a little', { nodeWatchDownSince: 50_000 }, undefined],
+    ['the watch down long', { nodeWatchDownSince: 30_000 }, 'no watch on the Node for 70s (rehearsals and reboots go unnoticed)'],
+    ['IMDS first', { lastImdsSuccess: undefined, nodeWatchDownSince: 0 }, 'no successful IMDS poll yet']
+  ]
+  for (const [name, change, problem] of rows) t.equal(readinessProblem({ ...ready, ...change }), problem, name)
+})
