@@ -7,8 +7,9 @@
 import {
   ConfigError, boolean, duration, integer, decimal, list, oneOf, option, optional, port, text,
   type OptionValues
-} from '../webhook/common/options.ts'
-import { LOG_LEVELS } from '../webhook/common/logger.ts'
+} from '#common/options.ts'
+import { LOG_LEVELS } from '#common/logger.ts'
+import { isJsonObject } from '#common/json.ts'
 import { NOTICE_KINDS, type NoticeKind } from './notices.ts'
 import { TAINT_EFFECTS, type TaintEffect } from './node-state.ts'
 
@@ -23,7 +24,7 @@ function headersObject (raw: string): Record<string, string> {
   if (raw.trim() === '') return {}
   let parsed: unknown
   try { parsed = JSON.parse(raw) } catch { throw new Error('expected a JSON object such as {"Authorization":"Bearer x"}') }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('expected a JSON object of header names to values')
+  if (!isJsonObject(parsed)) throw new Error('expected a JSON object of header names to values')
   const out: Record<string, string> = {}
   for (const [k, v] of Object.entries(parsed)) {
     if (typeof v !== 'string') throw new Error(`header "${k}" must have a string value`)

@@ -6,6 +6,7 @@
  * exponential backoff and jitter. A 404 is "nothing there", a normal result.
  */
 import type { Logger } from 'pino'
+import { isJsonObject } from '#common/json.ts'
 
 /** What a GET found: the body, or nothing (404). */
 export type ImdsResult = { found: true, body: string } | { found: false }
@@ -123,7 +124,7 @@ export class ImdsClient {
     if (raw !== undefined) {
       try {
         const parsed: unknown = JSON.parse(raw)
-        if (typeof parsed === 'object' && parsed !== null) doc = parsed as Record<string, unknown>
+        if (isJsonObject(parsed)) doc = parsed
       } catch {
         this.options.logger.warn('instance identity document is not JSON; reading each field on its own')
       }

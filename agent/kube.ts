@@ -9,6 +9,7 @@
  */
 import { ApiException, CoreV1Api, type KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
+import { statusOf } from '#common/kube-status.ts'
 import type { DrainClient, NodePods } from './drain.ts'
 import { nodePatch } from './node-state.ts'
 import type { ApiGate } from './rate-limit.ts'
@@ -19,11 +20,6 @@ export type EvictionOutcome =
   | { outcome: 'accepted' }
   | { outcome: 'gone' }
   | { outcome: 'blocked', status: number, message: string, pdb?: string }
-
-/** HTTP status of a client-node error, if it is one. */
-export function statusOf (err: unknown): number | undefined {
-  return err instanceof ApiException ? err.code : undefined
-}
 
 /** The `message` of a Kubernetes Status body, plus its causes' messages. */
 function statusMessage (err: unknown): string {

@@ -5,10 +5,10 @@
  * loaded only once the configuration is known to be good, so `--help` and
  * configuration errors answer at once.
  */
-import { ConfigError, loggable, readOptionsOrExit } from '../webhook/common/options.ts'
-import { createLogger } from '../webhook/common/logger.ts'
-import { runProgram } from '../webhook/common/program.ts'
-import { stopOnSignals } from '../webhook/common/signals.ts'
+import { ConfigError, loggable, readOptionsOrExit } from '#common/options.ts'
+import { createLogger } from '#common/logger.ts'
+import { runProgram } from '#common/program.ts'
+import { stopOnSignals } from '#common/signals.ts'
 import { AGENT_OPTIONS, AGENT_PROGRAM, AGENT_SUMMARY, checkAgentConfig } from './config.ts'
 
 await runProgram(AGENT_PROGRAM, async () => {

@@ -2,7 +2,7 @@
  * The agent's Prometheus metrics, registered on the shared registry
  * (webhook/common/metrics.ts) that /metrics renders.
  */
-import { Registry, type Counter, type Gauge, type Histogram } from '../webhook/common/metrics.ts'
+import { Registry, type Counter, type Gauge, type Histogram } from '#common/metrics.ts'
 
 /** Every metric the agent updates. */
 export interface AgentMetrics {

@@ -5,6 +5,8 @@
  * id across polls and agent restarts.
  */
 import { createHash } from 'node:crypto'
+import { isJsonObject, type JsonObject } from '#common/json.ts'
+import { isLabelValue } from '#common/names.ts'
 
 /** The notice kinds the agent acts on; each is also the taint key under spot-handler.io/. */
 export const NOTICE_KINDS = ['spot-itn', 'rebalance-recommendation', 'scheduled-maintenance', 'asg-lifecycle-termination'] as const
@@ -54,13 +56,6 @@ export class NoticeParseError extends Error {
 /** The outcome of parsing one body. */
 export type ParseOutcome = { ok: true, notices: Notice[] } | { ok: false, error: NoticeParseError }
 
-const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/
-
-/** True when `value` is a valid Kubernetes label (and taint) value. */
-export function isLabelValue (value: string): boolean {
-  return value.length <= 63 && LABEL_VALUE.test(value)
-}
-
 const SHORT_KIND: Record<NoticeKind, string> = {
   'spot-itn': 'itn',
   'rebalance-recommendation': 'rebalance',
@@ -82,14 +77,10 @@ function parseJson (kind: NoticeKind, body: string): { ok: true, value: unknown 
   }
 }
 
-function isRecord (v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
-
-function parseJsonObject (kind: NoticeKind, body: string): { ok: true, value: Record<string, unknown> } | { ok: false, error: NoticeParseError } {
+function parseJsonObject (kind: NoticeKind, body: string): { ok: true, value: JsonObject } | { ok: false, error: NoticeParseError } {
   const json = parseJson(kind, body)
   if (!json.ok) return json
-  if (!isRecord(json.value)) return { ok: false, error: new NoticeParseError(kind, 'not a JSON object', body) }
+  if (!isJsonObject(json.value)) return { ok: false, error: new NoticeParseError(kind, 'not a JSON object', body) }
   return { ok: true, value: json.value }
 }
 
@@ -144,7 +135,7 @@ export function parseScheduledEvents (body: string): ParseOutcome {
   if (!Array.isArray(json.value)) return { ok: false, error: new NoticeParseError(kind, 'not a JSON array', body) }
   const notices: Notice[] = []
   for (const [i, e] of json.value.entries()) {
-    if (!isRecord(e)) return { ok: false, error: new NoticeParseError(kind, `entry ${i} is not an object`, body) }
+    if (!isJsonObject(e)) return { ok: false, error: new NoticeParseError(kind, `entry ${i} is not an object`, body) }
     const { Code: code, State: state, EventId: id, Description: description } = e
     if (typeof code !== 'string' || typeof id !== 'string' || id === '') {
       return { ok: false, error: new NoticeParseError(kind, `entry ${i} lacks Code or EventId`, body) }

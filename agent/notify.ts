@@ -7,7 +7,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import type { Logger } from 'pino'
-import { ConfigError } from '../webhook/common/options.ts'
+import { ConfigError } from '#common/options.ts'
 import type { DrainReport } from './drain.ts'
 import type { NodeMetadata } from './imds.ts'
 import type { Notice } from './notices.ts'

@@ -5,9 +5,10 @@
  * with another run (two Job pods, a CronJob overlapping an install) end in a
  * 409 or a failed JSON-patch test and are retried from a fresh read.
  */
-import { AdmissionregistrationV1Api, ApiException, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Secret } from '@kubernetes/client-node'
+import { AdmissionregistrationV1Api, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Secret } from '@kubernetes/client-node'
+import { statusOf } from '#common/kube-status.ts'
 import jsonpatch from 'fast-json-patch'
-import type { Logger } from '../webhook/common/logger.ts'
+import type { Logger } from '#common/logger.ts'
 import { caBundle, generateCertificates, type ServingCertRequest } from './generate.ts'
 import { caBundlePem, decideCertificateAction, type CertificateAction, type TlsSecretPem } from './rotation.ts'
 
@@ -45,10 +46,6 @@ export function defaultClients (): InstallClients {
   const kc = new KubeConfig()
   kc.loadFromDefault()
   return { core: kc.makeApiClient(CoreV1Api), admission: kc.makeApiClient(AdmissionregistrationV1Api) }
-}
-
-function statusOf (err: unknown): number | undefined {
-  return err instanceof ApiException ? err.code : undefined
 }
 
 /** True for the answers that mean "someone else changed it first; read again". */

@@ -3,9 +3,9 @@
  * Entry point of `spot-certs`: `npm run certs -- --service S --namespace N --out-dir DIR`,
  * or in-cluster `--secret NAME --webhook-config NAME` instead of `--out-dir`.
  */
-import { readOptionsOrExit } from '../webhook/common/options.ts'
-import { createLogger } from '../webhook/common/logger.ts'
-import { runProgram } from '../webhook/common/program.ts'
+import { readOptionsOrExit } from '#common/options.ts'
+import { createLogger } from '#common/logger.ts'
+import { runProgram } from '#common/program.ts'
 import { CERTS_OPTIONS, CERTS_PROGRAM, CERTS_SUMMARY, selectCertsMode } from './options.ts'
 import { runCerts } from './run.ts'
 

@@ -2,8 +2,9 @@
  * Flags and environment variables of `spot-certs`, and the checks that need
  * more than one value (required options).
  */
-import { ConfigError, integer, list, oneOf, option, optional, type OptionValues } from '../webhook/common/options.ts'
-import { LOG_LEVELS } from '../webhook/common/logger.ts'
+import { ConfigError, integer, list, oneOf, option, optional, type OptionValues } from '#common/options.ts'
+import { LOG_LEVELS } from '#common/logger.ts'
+import { isDnsLabel, isDnsSubdomain } from '#common/names.ts'
 import { KEY_TYPES } from './generate.ts'
 
 /** Program name used in `--help` and error messages. */
@@ -12,21 +13,17 @@ export const CERTS_PROGRAM = 'spot-certs'
 /** One-paragraph summary for `--help`. */
 export const CERTS_SUMMARY = 'Creates a CA and a serving certificate for the webhook Service, writes ca.crt, tls.crt and tls.key, and prints the caBundle (base64 of ca.crt). In-cluster mode (--secret and --webhook-config instead of --out-dir) keeps them in a TLS Secret, created if absent and renewed near expiry, and sets the caBundle of every webhook in the configuration.'
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
-
 /** A Kubernetes object name usable as a DNS label (RFC 1123). */
 function dnsLabel (raw: string): string {
   const v = raw.trim()
-  if (!DNS_LABEL.test(v)) throw new Error('expected a DNS label: lower-case letters, digits and "-", at most 63 characters')
+  if (!isDnsLabel(v)) throw new Error('expected a DNS label: lower-case letters, digits and "-", at most 63 characters')
   return v
 }
-
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
 
 /** A Kubernetes object name that must be a DNS subdomain (RFC 1123), e.g. a Secret's. */
 function dnsSubdomain (raw: string): string {
   const v = raw.trim()
-  if (v.length > 253 || !DNS_SUBDOMAIN.test(v)) throw new Error('expected a DNS subdomain: lower-case letters, digits, "-" and ".", at most 253 characters')
+  if (!isDnsSubdomain(v)) throw new Error('expected a DNS subdomain: lower-case letters, digits, "-" and ".", at most 253 characters')
   return v
 }
 

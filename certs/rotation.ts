@@ -6,8 +6,9 @@
  * server keeps trusting webhook pods that still serve the previous certificate
  * while the new one reaches them.
  */
-import { X509Certificate, createPrivateKey } from 'node:crypto'
+import { X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
+import { matchKeyPair } from '#common/key-pair.ts'
 import { serviceDnsNames } from './generate.ts'
 
 /** PEM texts of a TLS Secret (decoded from base64); any may be missing. */
@@ -51,11 +52,12 @@ function unusableReason (pems: TlsSecretPem, needs: CertificateNeeds): string | 
   const certPem = pems['tls.crt']
   const keyPem = pems['tls.key']
   if (certPem === undefined || keyPem === undefined || pems['ca.crt'] === undefined) return 'the Secret lacks tls.crt, tls.key or ca.crt'
-  const leaf = parseCertificate(certPem)
-  if (leaf === undefined) return 'tls.crt is not a valid certificate'
-  let keyMatches: boolean
-  try { keyMatches = leaf.checkPrivateKey(createPrivateKey(keyPem)) } catch { return 'tls.key is not a valid private key' }
-  if (!keyMatches) return 'tls.key does not belong to tls.crt'
+  let leaf: X509Certificate
+  try {
+    leaf = matchKeyPair(certPem, keyPem).cert
+  } catch (err) {
+    return (err as Error).message
+  }
   const cas = splitPemCertificates(pems['ca.crt']).map(parseCertificate)
   if (!cas.some(ca => ca !== undefined && leaf.checkIssued(ca) && leaf.verify(ca.publicKey))) return 'tls.crt is not signed by a CA in ca.crt'
   const names = [...serviceDnsNames(needs.service, needs.namespace), ...needs.hosts]

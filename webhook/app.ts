@@ -4,10 +4,10 @@
  * options; tests call it directly with port 0.
  */
 import type { AddressInfo } from 'node:net'
-import { createLogger, type Logger } from './common/logger.ts'
-import { Registry } from './common/metrics.ts'
-import { buildOpsServer } from './common/ops-server.ts'
-import { loggable } from './common/options.ts'
+import { createLogger, type Logger } from '#common/logger.ts'
+import { Registry } from '#common/metrics.ts'
+import { buildOpsServer } from '#common/ops-server.ts'
+import { loggable } from '#common/options.ts'
 import { createWebhookMetrics } from './metrics.ts'
 import { WEBHOOK_OPTIONS, WEBHOOK_PROGRAM, type WebhookOptionValues } from './options.ts'
 import { buildWebhookServer, type WebhookServer } from './server.ts'

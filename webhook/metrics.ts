@@ -1,5 +1,5 @@
 /** The webhook's Prometheus metrics. */
-import type { Counter, Gauge, Histogram, Registry } from './common/metrics.ts'
+import type { Counter, Gauge, Histogram, Registry } from '#common/metrics.ts'
 
 /** Metrics updated by the HTTPS server and the certificate reloader. */
 export interface WebhookMetrics {

@@ -1,8 +1,9 @@
 /**
  * Flags and environment variables of `spot-webhook`.
  */
-import { LOG_LEVELS } from './common/logger.ts'
-import { duration, keyValues, list, nonEmpty, oneOf, option, port, type OptionValues, type Parser } from './common/options.ts'
+import { LOG_LEVELS } from '#common/logger.ts'
+import { isLabelValue, labelKeyProblem } from '#common/names.ts'
+import { duration, keyValues, list, nonEmpty, oneOf, option, port, type OptionValues, type Parser } from '#common/options.ts'
 import { DEFAULT_HANDLER_IMAGES, DEFAULT_HANDLER_LABEL_KEYS, DEFAULT_HANDLER_NAMES } from './policy.ts'
 
 /** Program name used in `--help`, logs and error messages. */
@@ -11,25 +12,14 @@ export const WEBHOOK_PROGRAM = 'spot-webhook'
 /** One-paragraph summary for `--help`. */
 export const WEBHOOK_SUMMARY = 'Mutating admission webhook: merges a Spot nodeSelector into the pod template of Spot interruption handler DaemonSets. Serves POST /mutate over HTTPS; /healthz, /readyz and /metrics on a plain port.'
 
-const LABEL_NAME = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$/
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
-
-/** Throws unless `key` is a valid Kubernetes label key (`[prefix/]name`). */
-function checkLabelKey (key: string): void {
-  const slash = key.lastIndexOf('/')
-  const prefix = slash === -1 ? undefined : key.slice(0, slash)
-  const name = key.slice(slash + 1)
-  if (prefix !== undefined && (prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix))) throw new Error(`label key "${key}" has an invalid prefix`)
-  if (!LABEL_NAME.test(name)) throw new Error(`label key "${key}" has an invalid name`)
-}
-
 /** `k=v,...` where each key and value is a valid Kubernetes label; at least one pair. */
 export const labelMap: Parser<Record<string, string>> = raw => {
   const labels = keyValues(raw)
   if (Object.keys(labels).length === 0) throw new Error('expected at least one key=value label')
   for (const [key, value] of Object.entries(labels)) {
-    checkLabelKey(key)
-    if (value !== '' && !LABEL_NAME.test(value)) throw new Error(`label value "${value}" of "${key}" is not a valid label value`)
+    const problem = labelKeyProblem(key)
+    if (problem !== undefined) throw new Error(problem)
+    if (!isLabelValue(value)) throw new Error(`label value "${value}" of "${key}" is not a valid label value`)
   }
   return labels
 }

@@ -4,7 +4,7 @@
  */
 import jsonpatch from 'fast-json-patch'
 import type { Operation } from 'fast-json-patch'
-import { isJsonObject, type JsonObject } from './review.ts'
+import { isJsonObject, type JsonObject } from '#common/json.ts'
 
 /** Where the pod template's nodeSelector lives in a DaemonSet. */
 const POD_SPEC_PATH = ['spec', 'template', 'spec'] as const

@@ -2,7 +2,7 @@
  * Handler recognition (pure): is this DaemonSet a Spot interruption handler,
  * and why. DESIGN.md section 3 fixes the rules; every list is configurable.
  */
-import { isJsonObject, type JsonObject } from './review.ts'
+import { isJsonObject, type JsonObject } from '#common/json.ts'
 
 /** The annotation that opts a DaemonSet in ("true") or out ("false"). */
 export const INJECT_ANNOTATION = 'spot-handler.io/inject'

@@ -4,6 +4,7 @@
  * expects, in the same apiVersion and with the same uid.
  */
 import type { Operation } from 'fast-json-patch'
+import { isJsonObject, type JsonObject } from '#common/json.ts'
 
 /** AdmissionReview versions the webhook speaks. */
 export const REVIEW_API_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const
@@ -16,9 +17,6 @@ export const ADMISSION_OPERATIONS = ['CREATE', 'UPDATE', 'DELETE', 'CONNECT'] as
 
 /** One of ADMISSION_OPERATIONS. */
 export type AdmissionOperation = typeof ADMISSION_OPERATIONS[number]
-
-/** A JSON object (not null, not an array). */
-export type JsonObject = Record<string, unknown>
 
 /** The body was not an AdmissionReview we can answer; the message says what was wrong in one line. */
 export class BadReview extends Error {
@@ -53,11 +51,6 @@ export interface AdmissionDecision {
   patch: Operation[] | undefined
   warnings: string[]
   auditAnnotations: Record<string, string>
-}
-
-/** True for a JSON object (not null, not an array). */
-export function isJsonObject (value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
 function describe (value: unknown): string {

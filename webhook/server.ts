@@ -5,7 +5,7 @@
  */
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
 import type { Server as HttpsServer } from 'node:https'
-import type { Logger } from './common/logger.ts'
+import type { Logger } from '#common/logger.ts'
 import { BadReview, parseReview, reviewResponse } from './review.ts'
 import { mutate, type MutationConfig } from './mutate.ts'
 import { MIN_TLS_VERSION } from './tls.ts'

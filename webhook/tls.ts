@@ -11,9 +11,9 @@
 import { EventEmitter } from 'node:events'
 import { watch, type FSWatcher } from 'node:fs'
 import { readFile, realpath } from 'node:fs/promises'
-import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { join } from 'node:path'
-import type { Logger } from './common/logger.ts'
+import { matchKeyPair } from '#common/key-pair.ts'
+import type { Logger } from '#common/logger.ts'
 
 /** Minimum TLS version offered by the webhook. */
 export const MIN_TLS_VERSION = 'TLSv1.2'
@@ -29,19 +29,7 @@ export interface ServingKeyPair {
 
 /** Checks that `cert` and `key` are PEM and belong together; throws an Error saying which part is wrong. */
 export function validateKeyPair (cert: string, key: string): ServingKeyPair {
-  let x509: X509Certificate
-  try {
-    x509 = new X509Certificate(cert)
-  } catch (err) {
-    throw new Error(`tls.crt is not a PEM certificate: ${(err as Error).message}`)
-  }
-  let privateKey
-  try {
-    privateKey = createPrivateKey(key)
-  } catch (err) {
-    throw new Error(`tls.key is not a PEM private key: ${(err as Error).message}`)
-  }
-  if (!x509.checkPrivateKey(privateKey)) throw new Error('tls.key does not match the certificate in tls.crt')
+  const x509 = matchKeyPair(cert, key).cert
   return { cert, key, fingerprint256: x509.fingerprint256, notAfter: new Date(x509.validTo) }
 }
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ConfigError, formatHelp, loggable, parseOptions } from '../../webhook/common/options.ts'
+import { ConfigError, formatHelp, loggable, parseOptions } from '#common/options.ts'
 import { AGENT_OPTIONS, AGENT_PROGRAM, AGENT_SUMMARY, checkAgentConfig, type AgentConfig } from '../../agent/config.ts'
 
 function read (env: Record<string, string>, argv: string[] = []): AgentConfig {

@@ -3,7 +3,7 @@ import type { V1Pod } from '@kubernetes/client-node'
 import { drainNode, summarizeDrain, type DrainDeps, type DrainOptions } from '../../agent/drain.ts'
 import type { EvictionOutcome } from '../../agent/kube.ts'
 import { createAgentMetrics } from '../../agent/metrics.ts'
-import { Registry } from '../../webhook/common/metrics.ts'
+import { Registry } from '#common/metrics.ts'
 import { captureLogger } from './helpers.ts'
 
 /**

@@ -1,6 +1,6 @@
 /** Test helpers for the agent tests: captured loggers and waiting for conditions without fixed sleeps. */
 import { Writable } from 'node:stream'
-import { createLogger, type Logger } from '../../webhook/common/logger.ts'
+import { createLogger, type Logger } from '#common/logger.ts'
 
 /** A pino logger whose JSON lines are kept for assertions. */
 export function captureLogger (level: 'debug' | 'info' = 'debug'): { logger: Logger, lines: () => Array<Record<string, unknown>> } {

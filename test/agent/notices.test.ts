@@ -1,8 +1,9 @@
 import t from 'tap'
 import {
-  eventIdFor, isLabelValue, parseNoticeBody, parseScheduledEvents, parseSpotInstanceAction, parseTargetLifecycleState,
+  eventIdFor, parseNoticeBody, parseScheduledEvents, parseSpotInstanceAction, parseTargetLifecycleState,
   NOTICE_KINDS, NOTICE_PATHS
 } from '../../agent/notices.ts'
+import { isLabelValue } from '#common/names.ts'
 
 t.test('a spot interruption notice becomes one active notice whose deadline is the action time', async t => {
   const r = parseSpotInstanceAction('{"action":"terminate","time":"2017-09-18T08:22:00Z"}')

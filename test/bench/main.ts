@@ -7,7 +7,7 @@
  * webhook; pods and kubelet delays for the drain; reviews and settle time for
  * the memory readings.
  */
-import { integer, list, option, readOptionsOrExit } from '../../webhook/common/options.ts'
+import { integer, list, option, readOptionsOrExit } from '#common/options.ts'
 import type { BenchModule, BenchRatio, BenchRow, FigureRatio, FigureRow } from './harness.ts'
 import { webhookBench } from './webhook.bench.ts'
 import { drainBench } from './drain.bench.ts'

@@ -32,8 +32,8 @@ t.test('an unusable Secret is replaced, with the reason', async t => {
   const other = await generateCertificates(request)
   const cases: Array<[string, TlsSecretPem, RegExp]> = [
     ['missing key', { 'ca.crt': secret['ca.crt'], 'tls.crt': secret['tls.crt'] }, /lacks/],
-    ['garbage certificate', { ...secret, 'tls.crt': 'not a certificate' }, /tls\.crt is not a valid certificate/],
-    ['garbage key', { ...secret, 'tls.key': 'not a key' }, /tls\.key is not a valid private key/],
+    ['garbage certificate', { ...secret, 'tls.crt': 'not a certificate' }, /tls\.crt is not a valid PEM certificate/],
+    ['garbage key', { ...secret, 'tls.key': 'not a key' }, /tls\.key is not a valid PEM private key/],
     ['key of another certificate', { ...secret, 'tls.key': other.serving.key }, /does not belong/],
     ['CA that did not sign it', { ...secret, 'ca.crt': other.ca.cert }, /not signed by a CA/]
   ]

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Writable } from 'node:stream'
-import { createLogger } from '../../webhook/common/logger.ts'
+import { createLogger } from '#common/logger.ts'
 
 t.test('log lines are JSON with the program, a level name and an ISO time', async t => {
   const lines: string[] = []

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { Registry } from '../../webhook/common/metrics.ts'
+import { Registry } from '#common/metrics.ts'
 
 t.test('counters, gauges and histograms render in the Prometheus text format', async t => {
   const r = new Registry(false)

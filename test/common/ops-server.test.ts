@@ -1,6 +1,6 @@
 import t from 'tap'
-import { buildOpsServer } from '../../webhook/common/ops-server.ts'
-import { Registry } from '../../webhook/common/metrics.ts'
+import { buildOpsServer } from '#common/ops-server.ts'
+import { Registry } from '#common/metrics.ts'
 
 t.test('probes report readiness and metrics are scraped over plain HTTP', async t => {
   const registry = new Registry(false)

@@ -2,7 +2,7 @@ import t from 'tap'
 import {
   ConfigError, boolean, decimal, duration, formatHelp, integer, keyValues, list, loggable, nonEmpty,
   oneOf, option, optional, parseOptions, port, text
-} from '../../webhook/common/options.ts'
+} from '#common/options.ts'
 
 const specs = {
   port: option({ flag: 'port', env: 'PORT', default: 8443, help: 'HTTPS port.', parse: port }),

@@ -7,7 +7,7 @@
  */
 import { AGENT_OPTIONS, checkAgentConfig } from '../../agent/config.ts'
 import { CERTS_OPTIONS, selectCertsMode } from '../../certs/options.ts'
-import { parseOptions } from '../../webhook/common/options.ts'
+import { parseOptions } from '#common/options.ts'
 import { WEBHOOK_OPTIONS } from '../../webhook/options.ts'
 import { DEFAULT_HANDLER_POLICY, handlerDecision } from '../../webhook/policy.ts'
 import type { Test } from 'tap'

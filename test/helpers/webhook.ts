@@ -1,7 +1,7 @@
 /** Test helper: start the real webhook in-process on free ports, with logs captured. */
 import { Writable } from 'node:stream'
-import { createLogger } from '../../webhook/common/logger.ts'
-import { parseOptions } from '../../webhook/common/options.ts'
+import { createLogger } from '#common/logger.ts'
+import { parseOptions } from '#common/options.ts'
 import { startWebhook, type RunningWebhook } from '../../webhook/app.ts'
 import { WEBHOOK_OPTIONS, WEBHOOK_PROGRAM } from '../../webhook/options.ts'
 

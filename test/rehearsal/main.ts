@@ -5,8 +5,8 @@
  * object); exits 0 when the story completed as expected, 1 otherwise (also
  * when interrupted, after putting the cluster back), 2 on a bad flag.
  */
-import { readOptionsOrExit } from '../../webhook/common/options.ts'
-import { STOP_SIGNALS } from '../../webhook/common/signals.ts'
+import { readOptionsOrExit } from '#common/options.ts'
+import { STOP_SIGNALS } from '#common/signals.ts'
 import { createNarrator, SILENT_NARRATOR } from './output.ts'
 import { REHEARSAL_OPTIONS, REHEARSAL_PROGRAM, REHEARSAL_SUMMARY } from './options.ts'
 import { formatReport } from './report.ts'

@@ -2,7 +2,7 @@
  * Flags and environment variables of the rehearsal (`npm start -- [flags]`),
  * read with the shared options kit like the three programs.
  */
-import { boolean, decimal, duration, oneOf, option, text, type OptionValues } from '../../webhook/common/options.ts'
+import { boolean, decimal, duration, oneOf, option, text, type OptionValues } from '#common/options.ts'
 import { SCENARIO_NAMES } from './scenarios.ts'
 
 /** Program name used in `--help` and error messages. */

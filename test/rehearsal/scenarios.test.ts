@@ -1,7 +1,7 @@
 import t from 'tap'
 import { runRehearsal } from './rehearsal.ts'
 import { REHEARSAL_OPTIONS } from './options.ts'
-import { parseOptions } from '../../webhook/common/options.ts'
+import { parseOptions } from '#common/options.ts'
 import { SILENT_NARRATOR } from './output.ts'
 import { PLAIN_NAMESPACE } from './manifests.ts'
 import { SCENARIOS, SCENARIO_NAMES } from './scenarios.ts'

@@ -78,9 +78,9 @@ t.test('a pair that is unusable is refused and the previous certificate keeps be
   const webhook = await startTestWebhook(t, dir)
 
   for (const [what, files, reason] of [
-    ['a half-written certificate', { 'tls.crt': set.serving.cert.slice(0, 200), 'tls.key': set.serving.key }, /tls\.crt is not a PEM certificate/],
-    ['a key of another certificate', { 'tls.crt': other.serving.cert, 'tls.key': set.serving.key }, /tls\.key does not match the certificate/],
-    ['a garbage key', { 'tls.crt': set.serving.cert, 'tls.key': 'not a key' }, /tls\.key is not a PEM private key/]
+    ['a half-written certificate', { 'tls.crt': set.serving.cert.slice(0, 200), 'tls.key': set.serving.key }, /tls\.crt is not a valid PEM certificate/],
+    ['a key of another certificate', { 'tls.crt': other.serving.cert, 'tls.key': set.serving.key }, /tls\.key does not belong to the certificate in tls\.crt/],
+    ['a garbage key', { 'tls.crt': set.serving.cert, 'tls.key': 'not a key' }, /tls\.key is not a valid PEM private key/]
   ] as const) {
     const rejected = once(webhook.reloader, 'reject')
     await publishSecret(dir, files)

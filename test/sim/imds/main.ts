@@ -8,9 +8,9 @@
  * `curl -X POST localhost:1338/_sim/spot-interruption -d '{"afterMs":5000}'`.
  */
 import { pino } from 'pino'
-import { createLogger, LOG_LEVELS } from '../../../webhook/common/logger.ts'
-import { boolean, duration, nonEmpty, oneOf, option, optional, port, readOptionsOrExit } from '../../../webhook/common/options.ts'
-import { stopOnSignals } from '../../../webhook/common/signals.ts'
+import { createLogger, LOG_LEVELS } from '#common/logger.ts'
+import { boolean, duration, nonEmpty, oneOf, option, optional, port, readOptionsOrExit } from '#common/options.ts'
+import { stopOnSignals } from '#common/signals.ts'
 import { formatImdsTime, SPOT_ACTIONS } from './formats.ts'
 import { startImdsSim } from './server.ts'
 

@@ -13,7 +13,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { Logger } from '../../../webhook/common/logger.ts'
+import type { Logger } from '#common/logger.ts'
 import { CONTROL_PREFIX, handleControlRequest } from './control.ts'
 import { FaultTable, GARBAGE_BODY, type Fault, type FaultSpec } from './faults.ts'
 import type { ScheduledEvent } from './formats.ts'

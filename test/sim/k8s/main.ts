@@ -6,9 +6,9 @@
  * any client (kubectl included: `KUBECONFIG=FILE kubectl get nodes`) can use it.
  */
 import { pino } from 'pino'
-import { createLogger, LOG_LEVELS } from '../../../webhook/common/logger.ts'
-import { boolean, duration, nonEmpty, oneOf, option, optional, port, readOptionsOrExit, text, type Parser } from '../../../webhook/common/options.ts'
-import { stopOnSignals } from '../../../webhook/common/signals.ts'
+import { createLogger, LOG_LEVELS } from '#common/logger.ts'
+import { boolean, duration, nonEmpty, oneOf, option, optional, port, readOptionsOrExit, text, type Parser } from '#common/options.ts'
+import { stopOnSignals } from '#common/signals.ts'
 import { parseNodePlan, type NodeInput } from './nodes.ts'
 import { startKubeSim } from './sim.ts'
 

@@ -16,12 +16,7 @@
 import jsonpatch from 'fast-json-patch'
 import { ApiError, badRequest, unsupportedMediaType } from './status.ts'
 
-type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
-type JsonObject = { [k: string]: Json }
-
-function isObject (v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
+import { isJsonObject as isObject, type JsonObject } from '#common/json.ts'
 
 /** RFC 7386 JSON merge patch. Returns a new value; inputs are not modified. */
 export function mergePatch (target: unknown, patch: unknown): unknown {
@@ -29,7 +24,7 @@ export function mergePatch (target: unknown, patch: unknown): unknown {
   const out: JsonObject = isObject(target) ? structuredClone(target) : {}
   for (const [key, value] of Object.entries(patch)) {
     if (value === null) delete out[key]
-    else out[key] = mergePatch(out[key], value) as Json
+    else out[key] = mergePatch(out[key], value)
   }
   return out
 }
@@ -56,7 +51,7 @@ const MERGE_KEYS: Record<string, string | null> = {
   finalizers: null
 }
 
-function mergeList (field: string, original: Json[], patch: Json[]): Json[] {
+function mergeList (field: string, original: unknown[], patch: unknown[]): unknown[] {
   const mergeKey = MERGE_KEYS[field]
   if (mergeKey === undefined) return structuredClone(patch).filter(item => !(isObject(item) && item.$patch === 'delete'))
   if (mergeKey === null) {
@@ -67,16 +62,16 @@ function mergeList (field: string, original: Json[], patch: Json[]): Json[] {
   if (patch.some(item => isObject(item) && item.$patch === 'replace')) {
     return patch.filter(item => !(isObject(item) && item.$patch === 'replace')).map(i => structuredClone(i))
   }
-  const out: Json[] = structuredClone(original)
+  const out: unknown[] = structuredClone(original)
   for (const item of patch) {
     if (!isObject(item)) throw badRequest(`strategic merge patch: list "${field}" expects objects with the merge key "${mergeKey}"`)
     const index = out.findIndex(existing => isObject(existing) && existing[mergeKey] === item[mergeKey])
     if (item.$patch === 'delete') {
       if (index >= 0) out.splice(index, 1)
     } else if (index >= 0) {
-      out[index] = strategicMerge(out[index], item) as Json
+      out[index] = strategicMerge(out[index], item)
     } else {
-      out.push(strategicMerge({}, item) as Json)
+      out.push(strategicMerge({}, item))
     }
   }
   return out
@@ -105,7 +100,7 @@ export function strategicMerge (target: unknown, patch: unknown): unknown {
     else if (isObject(value)) {
       const merged = strategicMerge(current, value)
       if (merged === undefined) delete out[key]
-      else out[key] = merged as Json
+      else out[key] = merged
     } else out[key] = value
   }
   return out
