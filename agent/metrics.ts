@@ -1,38 +1,38 @@
 /**
- * The agent's Prometheus metrics, registered on the shared registry
- * (webhook/common/metrics.ts) that /metrics renders.
+ * The agent's Prometheus metrics, registered on the program's registry
+ * (#common/metrics.ts) that /metrics renders.
  */
-import { Registry, type Counter, type Gauge, type Histogram } from '#common/metrics.ts'
+import { counter, createRegistry, gauge, histogram, type Counter, type Gauge, type Histogram, type Registry } from '#common/metrics.ts'
 
 /** Every metric the agent updates. */
 export interface AgentMetrics {
   registry: Registry
   /** Notices seen, by kind (counted once per event id). */
-  notices: Counter
+  notices: Counter<'kind'>
   /** Node actions by action (event, taint, label, cordon, drain, notify, undo, ...) and result (ok, error, skipped, dry-run). */
-  actions: Counter
+  actions: Counter<'action' | 'result'>
   /** Eviction outcomes: evicted, gone, blocked, deleted-at-deadline, deleted-finished, gave-up, error. */
-  evictions: Counter
+  evictions: Counter<'outcome'>
   /** Drain duration in seconds, by kind. */
-  drainDuration: Histogram
+  drainDuration: Histogram<'kind'>
   /** Failed IMDS attempts by path and reason (timeout, transport, http-5xx, ...). */
-  imdsErrors: Counter
+  imdsErrors: Counter<'path' | 'reason'>
   /** IMDS bodies that did not parse, by kind. */
-  unparseableNotices: Counter
+  unparseableNotices: Counter<'kind'>
   /** Unix time of the last successful IMDS poll. */
   lastImdsSuccess: Gauge
 }
 
 /** Creates the agent's metrics on `registry` (a new one with process metrics by default). */
-export function createAgentMetrics (registry = new Registry()): AgentMetrics {
+export function createAgentMetrics (registry = createRegistry()): AgentMetrics {
   return {
     registry,
-    notices: registry.counter('spot_agent_notices_total', 'Interruption notices acted on, by kind.', ['kind']),
-    actions: registry.counter('spot_agent_actions_total', 'Node actions taken, by action and result.', ['action', 'result']),
-    evictions: registry.counter('spot_agent_evictions_total', 'Pod eviction outcomes during drains.', ['outcome']),
-    drainDuration: registry.histogram('spot_agent_drain_duration_seconds', 'Time from drain start until every pod was gone or the drain stopped.', [1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300], ['kind']),
-    imdsErrors: registry.counter('spot_agent_imds_errors_total', 'Failed instance metadata requests, by path and reason.', ['path', 'reason']),
-    unparseableNotices: registry.counter('spot_agent_unparseable_notices_total', 'IMDS notice bodies that did not parse, by kind.', ['kind']),
-    lastImdsSuccess: registry.gauge('spot_agent_last_imds_success_timestamp_seconds', 'Unix time of the last successful IMDS poll.')
+    notices: counter(registry, 'spot_agent_notices_total', 'Interruption notices acted on, by kind.', ['kind']),
+    actions: counter(registry, 'spot_agent_actions_total', 'Node actions taken, by action and result.', ['action', 'result']),
+    evictions: counter(registry, 'spot_agent_evictions_total', 'Pod eviction outcomes during drains.', ['outcome']),
+    drainDuration: histogram(registry, 'spot_agent_drain_duration_seconds', 'Time from drain start until every pod was gone or the drain stopped.', [1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300], ['kind']),
+    imdsErrors: counter(registry, 'spot_agent_imds_errors_total', 'Failed instance metadata requests, by path and reason.', ['path', 'reason']),
+    unparseableNotices: counter(registry, 'spot_agent_unparseable_notices_total', 'IMDS notice bodies that did not parse, by kind.', ['kind']),
+    lastImdsSuccess: gauge(registry, 'spot_agent_last_imds_success_timestamp_seconds', 'Unix time of the last successful IMDS poll.')
   }
 }

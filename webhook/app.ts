@@ -5,7 +5,7 @@
  */
 import type { AddressInfo } from 'node:net'
 import { createLogger, type Logger } from '#common/logger.ts'
-import { Registry } from '#common/metrics.ts'
+import { createRegistry, type Registry } from '#common/metrics.ts'
 import { buildOpsServer } from '#common/ops-server.ts'
 import { loggable } from '#common/options.ts'
 import { createWebhookMetrics } from './metrics.ts'
@@ -43,7 +43,7 @@ function boundPort (address: AddressInfo | string | null): number {
 export async function startWebhook (values: WebhookOptionValues, start: StartOptions = {}): Promise<RunningWebhook> {
   const logger = start.logger ?? createLogger(WEBHOOK_PROGRAM, values.logLevel)
   logger.info({ config: loggable(WEBHOOK_OPTIONS, values) }, 'starting')
-  const registry = new Registry()
+  const registry = createRegistry()
   const metrics = createWebhookMetrics(registry)
   const app = buildWebhookServer({
     config: { nodeSelector: values.nodeSelector, policy: { names: values.handlerNames, labelKeys: values.handlerLabelKeys, images: values.handlerImages } },

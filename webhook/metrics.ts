@@ -1,14 +1,14 @@
 /** The webhook's Prometheus metrics. */
-import type { Counter, Gauge, Histogram, Registry } from '#common/metrics.ts'
+import { counter, gauge, histogram, type Counter, type Gauge, type Histogram, type Registry } from '#common/metrics.ts'
 
 /** Metrics updated by the HTTPS server and the certificate reloader. */
 export interface WebhookMetrics {
   /** Reviews answered, by operation (`unknown` for bad input), outcome (`allowed`, `bad_request`, `error`) and mutated. */
-  requests: Counter
+  requests: Counter<'operation' | 'outcome' | 'mutated'>
   /** Time from request received to response sent, seconds. */
-  duration: Histogram
+  duration: Histogram<'operation'>
   /** Certificate (re)loads by result (`loaded`, `rejected`). */
-  certificateLoads: Counter
+  certificateLoads: Counter<'result'>
   /** notAfter of the certificate being served, unix seconds. */
   certificateExpiry: Gauge
 }
@@ -19,9 +19,9 @@ const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 
 /** Registers the webhook's metrics in `registry`. */
 export function createWebhookMetrics (registry: Registry): WebhookMetrics {
   return {
-    requests: registry.counter('spot_webhook_admission_requests_total', 'Admission reviews answered.', ['operation', 'outcome', 'mutated']),
-    duration: registry.histogram('spot_webhook_admission_duration_seconds', 'Time to answer an admission request.', DURATION_BUCKETS, ['operation']),
-    certificateLoads: registry.counter('spot_webhook_certificate_loads_total', 'Serving certificate loads from --cert-dir.', ['result']),
-    certificateExpiry: registry.gauge('spot_webhook_certificate_expiry_timestamp_seconds', 'notAfter of the serving certificate, unix seconds.')
+    requests: counter(registry, 'spot_webhook_admission_requests_total', 'Admission reviews answered.', ['operation', 'outcome', 'mutated']),
+    duration: histogram(registry, 'spot_webhook_admission_duration_seconds', 'Time to answer an admission request.', DURATION_BUCKETS, ['operation']),
+    certificateLoads: counter(registry, 'spot_webhook_certificate_loads_total', 'Serving certificate loads from --cert-dir.', ['result']),
+    certificateExpiry: gauge(registry, 'spot_webhook_certificate_expiry_timestamp_seconds', 'notAfter of the serving certificate, unix seconds.')
   }
 }

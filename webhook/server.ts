@@ -92,7 +92,7 @@ export function buildWebhookServer (options: WebhookServerOptions): WebhookServe
     const reviewLog = logger.child({ uid, namespace, name, operation, dryRun })
     const result = mutate(review.request, config)
     const durationMs = performance.now() - started
-    metrics.requests.inc({ operation, outcome: 'allowed', mutated: result.mutated })
+    metrics.requests.inc({ operation, outcome: 'allowed', mutated: String(result.mutated) })
     metrics.duration.observe({ operation }, durationMs / 1000)
     const { group, kind } = review.request.kind
     reviewLog.info({ apiVersion: review.apiVersion, group, kind, mutated: result.mutated, reason: result.reason, warnings: result.warnings, durationMs: Math.round(durationMs * 1000) / 1000 }, 'admission review')
@@ -102,7 +102,7 @@ export function buildWebhookServer (options: WebhookServerOptions): WebhookServe
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const { status, message } = describeRequestError(error, request.headers['content-type'], bodyLimit)
-    metrics.requests.inc({ operation: 'unknown', outcome: status >= 500 ? 'error' : 'bad_request', mutated: false })
+    metrics.requests.inc({ operation: 'unknown', outcome: status >= 500 ? 'error' : 'bad_request', mutated: 'false' })
     const line = { status, method: request.method, url: request.url, remoteAddress: request.ip, error: message }
     if (status >= 500) logger.error({ ...line, err: error }, 'request failed')
     else logger.warn(line, 'request rejected')
@@ -111,7 +111,7 @@ export function buildWebhookServer (options: WebhookServerOptions): WebhookServe
 
   app.setNotFoundHandler((request, reply) => {
     const message = `no route ${request.method} ${request.url}; admission reviews go to POST ${MUTATE_PATH}`
-    metrics.requests.inc({ operation: 'unknown', outcome: 'bad_request', mutated: false })
+    metrics.requests.inc({ operation: 'unknown', outcome: 'bad_request', mutated: 'false' })
     logger.warn({ status: 404, method: request.method, url: request.url, remoteAddress: request.ip, error: message }, 'request rejected')
     void reply.code(404).type('application/json').send({ status: 404, message })
   })

@@ -3,8 +3,9 @@ import type { V1Pod } from '@kubernetes/client-node'
 import { drainNode, summarizeDrain, type DrainDeps, type DrainOptions } from '../../agent/drain.ts'
 import type { EvictionOutcome } from '../../agent/kube.ts'
 import { createAgentMetrics } from '../../agent/metrics.ts'
-import { Registry } from '#common/metrics.ts'
+import { createRegistry } from '#common/metrics.ts'
 import { captureLogger } from './helpers.ts'
+import { metricValue } from '../helpers/metrics.ts'
 
 /**
  * A node's pods in memory; evictions answer from a script; time only moves
@@ -45,7 +46,7 @@ function fakeCluster (pods: V1Pod[], script: (name: string, now: number) => Evic
       return present.has(name)
     }
   }
-  const metrics = createAgentMetrics(new Registry(false))
+  const metrics = createAgentMetrics(createRegistry(false))
   const abort = new AbortController()
   const deps: DrainDeps = { client, logger: captureLogger().logger, metrics, now: () => now, sleep: async ms => { now += ms }, signal: abort.signal }
   return { deps, calls, metrics, abort, advance: (ms: number) => { now += ms }, openWatches: () => watches }
@@ -72,7 +73,7 @@ t.test('every pod is evicted, finished pods deleted, DaemonSet pods left alone, 
   t.equal(r.complete, true)
   t.equal(r.durationMs, 1000, 'waited for the kubelet to finish the pods')
   t.same(c.calls.slice(0, 3), ['evict a grace=30 t=0', 'evict b grace=10 t=0', 'delete done grace=0 t=0'])
-  t.equal(c.metrics.evictions.get({ outcome: 'evicted' }), 2)
+  t.equal(await metricValue(c.metrics.evictions, { outcome: 'evicted' }), 2)
   t.match(summarizeDrain(r), /^drain complete in 1\.0s: 2 evicted; 1 finished deleted; 0 deleted at the deadline; 1 left alone$/)
   t.equal(c.openWatches(), 0, 'the pod watch is closed when the drain ends')
 })
@@ -83,7 +84,7 @@ t.test('a budget that blocks for a while is retried promptly with growing backof
   t.same(c.calls, ['evict guarded grace=30 t=0', 'evict guarded grace=30 t=250', 'evict guarded grace=30 t=750', 'evict guarded grace=30 t=1750'])
   t.same(r.evicted, ['apps/guarded'])
   t.equal(r.complete, true)
-  t.equal(c.metrics.evictions.get({ outcome: 'blocked' }), 3)
+  t.equal(await metricValue(c.metrics.evictions, { outcome: 'blocked' }), 3)
 })
 
 t.test('a budget still blocking near the deadline: the pod is deleted with the grace left and the budget reported', async t => {
@@ -95,7 +96,7 @@ t.test('a budget still blocking near the deadline: the pod is deleted with the g
   t.same(r.evicted, ['apps/free'])
   t.equal(r.complete, true)
   t.match(summarizeDrain(r), /1 deleted at the deadline \(apps\/guarded blocked by PDB web-pdb\)/)
-  t.equal(c.metrics.evictions.get({ outcome: 'deleted-at-deadline' }), 1)
+  t.equal(await metricValue(c.metrics.evictions, { outcome: 'deleted-at-deadline' }), 1)
 })
 
 t.test('a pod whose grace is longer than the window left is deleted with what is left', async t => {
@@ -113,7 +114,7 @@ t.test('without deletion at the deadline a blocked pod is given up at the deadli
   t.same(r.blockers, [{ pod: 'apps/guarded', reason: 'blocked by PodDisruptionBudget web-pdb' }])
   t.equal(r.complete, false)
   t.equal(r.durationMs, 120_000)
-  t.equal(c.metrics.evictions.get({ outcome: 'gave-up' }), 1)
+  t.equal(await metricValue(c.metrics.evictions, { outcome: 'gave-up' }), 1)
   t.match(summarizeDrain(r), /^drain incomplete .*blockers: apps\/guarded \(blocked by PodDisruptionBudget web-pdb\)/)
 })
 
@@ -139,8 +140,8 @@ t.test('pods already gone count as done; failing requests are retried; pods stil
   t.same(r.evicted, ['apps/flaky'])
   t.same(r.stillTerminating, ['apps/stuck'])
   t.equal(r.complete, false)
-  t.equal(c.metrics.evictions.get({ outcome: 'error' }), 1)
-  t.equal(c.metrics.evictions.get({ outcome: 'gone' }), 1)
+  t.equal(await metricValue(c.metrics.evictions, { outcome: 'error' }), 1)
+  t.equal(await metricValue(c.metrics.evictions, { outcome: 'gone' }), 1)
 })
 
 t.test('an aborted drain stops and says it handed over', async t => {

@@ -3,6 +3,7 @@ import { budget, deployment, readyPods, startWorld, NODE, type World } from './w
 import { eventually } from './helpers.ts'
 import { readState } from '../../agent/node-state.ts'
 import type { OutcomeReport } from '../../agent/agent.ts'
+import { metricValue } from '../helpers/metrics.ts'
 
 const SPOT_PATH = '/latest/meta-data/spot/instance-action'
 const spotTaint = (w: World): { value: string } | undefined => (w.node().spec?.taints ?? []).find((x: { key: string }) => x.key === 'spot-handler.io/spot-itn')
@@ -38,16 +39,16 @@ t.test('IMDS timeouts, 5xx, dropped connections and garbage cause no drain and n
   w.imds.injectFault({ path: SPOT_PATH, kind: 'latency', ms: 800, count: 2 })
   w.imds.injectFault({ path: SPOT_PATH, kind: 'drop', count: 2 })
   w.imds.injectFault({ path: SPOT_PATH, kind: 'truncate', count: 2 })
-  await eventually(() => agent.metrics.imdsErrors.get({ path: SPOT_PATH, reason: 'timeout' }) >= 1, 8000, 'a timeout')
+  await eventually(async () => await metricValue(agent.metrics.imdsErrors, { path: SPOT_PATH, reason: 'timeout' }) >= 1, 8000, 'a timeout')
   w.imds.postSpotInterruption()
   w.imds.injectFault({ path: SPOT_PATH, kind: 'garbage' })
   await eventually(() => unparseable.length >= 3, 8000, 'garbage bodies reported')
   t.equal(spotTaint(w), undefined, 'no taint from faults or garbage')
   t.notOk(w.node().spec?.unschedulable, 'not cordoned')
   t.equal(w.kube.requests.filter(r => r.path.endsWith('/eviction')).length, 0, 'nothing evicted')
-  t.ok(agent.metrics.imdsErrors.get({ path: SPOT_PATH, reason: 'http-500' }) >= 1)
-  t.ok(agent.metrics.imdsErrors.get({ path: SPOT_PATH, reason: 'transport' }) >= 1)
-  t.ok(agent.metrics.unparseableNotices.get({ kind: 'spot-itn' }) >= 3)
+  t.ok(await metricValue(agent.metrics.imdsErrors, { path: SPOT_PATH, reason: 'http-500' }) >= 1)
+  t.ok(await metricValue(agent.metrics.imdsErrors, { path: SPOT_PATH, reason: 'transport' }) >= 1)
+  t.ok(await metricValue(agent.metrics.unparseableNotices, { kind: 'spot-itn' }) >= 3)
   const garbageEvents = w.kube.list('Event', { namespace: 'default' }).filter(e => e.reason === 'UnparseableNotice')
   t.equal(garbageEvents.length, 1, 'one Event for the same garbage, not one per poll')
   t.match(garbageEvents[0]?.message, /SpotInterruption: unparseable spot-itn body/)
@@ -71,7 +72,7 @@ t.test('Kubernetes API faults are retried on the next poll without repeating the
   t.ok(errors.length >= 1, 'the failed attempts were reported')
   t.match(errors[0]?.error?.message, /patching node spot-node-1 .*failed \(HTTP 503\)/)
   t.equal(w.kube.list('Event', { namespace: 'default' }).filter(e => e.reason === 'SpotInterruption').length, 1)
-  t.equal(agent.metrics.notices.get({ kind: 'spot-itn' }), 1)
+  t.equal(await metricValue(agent.metrics.notices, { kind: 'spot-itn' }), 1)
   t.same(w.podsOn(NODE), [])
 })
 

@@ -6,6 +6,7 @@ import { deployment, readyPods, startWorld, NODE, type World } from './world.ts'
 import { eventually } from './helpers.ts'
 import { LB_EXCLUSION_LABEL, readState, REHEARSE_ANNOTATION } from '../../agent/node-state.ts'
 import type { OutcomeReport } from '../../agent/agent.ts'
+import { metricValue } from '../helpers/metrics.ts'
 
 const taintOf = (w: World, kind: string): { value: string, effect: string } | undefined =>
   (w.node().spec?.taints ?? []).find((x: { key: string }) => x.key === `spot-handler.io/${kind}`)
@@ -186,7 +187,7 @@ t.test('with CORDON_ONLY and the optional actions off, a spot notice only cordon
   t.equal(w.podsOn(NODE).length, 2, 'no drain')
   t.same(w.kube.list('Event', { namespace: 'default' }), [])
   t.match(readState(node as never).events[0]?.result, 'CORDON_ONLY')
-  t.equal(agent.metrics.actions.get({ action: 'notify', result: 'error' }), 1)
+  t.equal(await metricValue(agent.metrics.actions, { action: 'notify', result: 'error' }), 1)
   t.ok(w.logs.lines().some(l => l.msg === 'notification could not be delivered'))
 })
 
@@ -199,6 +200,6 @@ t.test('with IMDS unreachable the agent still starts, stays healthy, reports not
   t.equal(ready.status, 503)
   t.match(await ready.text(), 'no successful IMDS poll yet')
   t.equal((await fetch(`${agent.opsUrls.probes}/healthz`)).status, 200)
-  await eventually(() => agent.metrics.imdsErrors.get({ path: '/latest/meta-data/spot/instance-action', reason: 'transport' }) >= 4, 5000, 'repeated failed polls')
+  await eventually(async () => await metricValue(agent.metrics.imdsErrors, { path: '/latest/meta-data/spot/instance-action', reason: 'transport' }) >= 4, 5000, 'repeated failed polls')
   t.notOk(w.node().spec?.unschedulable)
 })

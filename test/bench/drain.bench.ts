@@ -23,7 +23,7 @@ import { drainOptionsFor } from '../../agent/policy.ts'
 import { createAgentMetrics } from '../../agent/metrics.ts'
 import { createApiGate } from '../../agent/rate-limit.ts'
 import { createLogger } from '#common/logger.ts'
-import { Registry } from '#common/metrics.ts'
+import { createRegistry } from '#common/metrics.ts'
 import { parseOptions } from '#common/options.ts'
 import { startKubeSim, type KubeObject, type KubeSim } from '../sim/k8s/sim.ts'
 import { deployment, readyPods } from '../agent/world.ts'
@@ -100,7 +100,7 @@ async function agentDrain (sim: KubeSim): Promise<void> {
   const logger = createLogger('bench-agent-drain', 'info', new Writable({ write (_chunk, _encoding, done) { done() } }))
   const client = new NodeClient({ kubeConfig: sim.kubeConfig, nodeName: NODE, gate: createApiGate(config.kubeApiQps, config.kubeApiBurst, config.drainParallelism, now, sleepMs), logger, now })
   const notice: Notice = { kind: 'spot-itn', eventId: 'itn-bench', deadline: now() + SPOT_NOTICE_MS, state: 'active', detail: 'bench' }
-  const report = await drainNode(drainOptionsFor(notice, config), { client, logger, metrics: createAgentMetrics(new Registry(false)), now, sleep: sleepMs })
+  const report = await drainNode(drainOptionsFor(notice, config), { client, logger, metrics: createAgentMetrics(createRegistry(false)), now, sleep: sleepMs })
   if (!report.complete) throw new Error(`agent drain did not complete: ${JSON.stringify(report)}`)
 }
 

@@ -1,10 +1,10 @@
 import t from 'tap'
 import { buildOpsServer } from '#common/ops-server.ts'
-import { Registry } from '#common/metrics.ts'
+import { counter, createRegistry } from '#common/metrics.ts'
 
 t.test('probes report readiness and metrics are scraped over plain HTTP', async t => {
-  const registry = new Registry(false)
-  registry.counter('hits_total', 'Hits.').inc()
+  const registry = createRegistry(false)
+  counter(registry, 'hits_total', 'Hits.').inc()
   let notReady: string | undefined = 'no certificate loaded yet'
   const app = buildOpsServer({ registry, notReadyReason: () => notReady })
   const base = await app.listen({ host: '127.0.0.1', port: 0 })

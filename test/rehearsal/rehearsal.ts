@@ -26,6 +26,7 @@ import type { Narrator } from './output.ts'
 import { buildReport, errorReport, type Move, type Placement, type RehearsalFacts, type RehearsalReport } from './report.ts'
 import { instanceFacts, SCENARIOS } from './scenarios.ts'
 import { isDaemonPod, isReady, objectName, type TimelineEntry } from './timeline.ts'
+import { metricValue } from '../helpers/metrics.ts'
 
 /** Seams for tests and the entry point. */
 export interface RehearsalHooks {
@@ -280,7 +281,7 @@ async function story (options: RehearsalOptions, narrator: Narrator, hooks: Rehe
     ...(result === undefined ? {} : { agentResult: result.message }),
     leftOnNode: observer.movablePodsOn(target).map(objectName),
     moves: movesOf(observer, leaving, target, noticeAt),
-    pdbWaits: agent.metrics.evictions.get({ outcome: 'blocked' }),
+    pdbWaits: await metricValue(agent.metrics.evictions, { outcome: 'blocked' }),
     budgetShouldHold,
     wallMs: Date.now() - started
   }

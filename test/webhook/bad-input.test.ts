@@ -58,7 +58,7 @@ t.test('the server keeps serving and counted every rejection', async t => {
   const { status, body } = await postReview(webhook.port, ca, valid)
   t.equal(status, 200)
   t.equal(body.response.uid, valid.request.uid)
-  const rejected = webhook.registry.render().match(/spot_webhook_admission_requests_total\{operation="unknown",outcome="bad_request",mutated="false"\} (\d+)/)
+  const rejected = (await webhook.registry.metrics()).match(/spot_webhook_admission_requests_total\{operation="unknown",outcome="bad_request",mutated="false"\} (\d+)/)
   t.equal(Number(rejected?.[1]), cases.length, 'one bad_request per rejected request')
   const warnLines = webhook.logs.filter(l => l.msg === 'request rejected')
   t.equal(warnLines.length, cases.length, 'one warning line per rejected request')

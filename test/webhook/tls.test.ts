@@ -67,7 +67,7 @@ t.test('a rotated Secret volume changes the certificate new connections see, wit
   t.equal(reused.status, 200, 'the kept-alive connection still works')
   t.equal(reused.fingerprint256, fingerprint(set.serving.cert), 'and still uses the certificate it was opened with')
   t.equal(webhook.reloader.current?.fingerprint256, fingerprint(second.cert))
-  t.match(webhook.registry.render(), /spot_webhook_certificate_loads_total\{result="loaded"\} 2/)
+  t.match((await webhook.registry.metrics()), /spot_webhook_certificate_loads_total\{result="loaded"\} 2/)
 })
 
 t.test('a pair that is unusable is refused and the previous certificate keeps being served', async t => {
@@ -91,7 +91,7 @@ t.test('a pair that is unusable is refused and the previous certificate keeps be
     t.equal(res.fingerprint256, fingerprint(set.serving.cert), 'with the previous certificate')
     t.equal((await readyz(webhook.metricsPort)).status, 200, 'and still ready')
   }
-  t.match(webhook.registry.render(), /spot_webhook_certificate_loads_total\{result="rejected"\} 3/)
+  t.match((await webhook.registry.metrics()), /spot_webhook_certificate_loads_total\{result="rejected"\} 3/)
 })
 
 t.test('the same refused pair is refused once, however often the directory changes', async t => {
@@ -109,7 +109,7 @@ t.test('the same refused pair is refused once, however often the directory chang
   await publishSecret(dir, bad)
   await webhook.reloader.reload()
   t.equal(rejected.length, 1, 'one refusal for one bad content')
-  t.match(webhook.registry.render(), /spot_webhook_certificate_loads_total\{result="rejected"\} 1/)
+  t.match((await webhook.registry.metrics()), /spot_webhook_certificate_loads_total\{result="rejected"\} 1/)
   const loaded = once(webhook.reloader, 'load')
   const other = await testCertificates()
   await publishSecret(dir, { 'tls.crt': other.serving.cert, 'tls.key': other.serving.key })

@@ -4,7 +4,7 @@
  * Kept apart from the program's main port so probes and scrapes need no TLS.
  */
 import Fastify, { type FastifyInstance } from 'fastify'
-import { METRICS_CONTENT_TYPE, type Registry } from './metrics.ts'
+import type { Registry } from './metrics.ts'
 
 /** What the ops server reports on. */
 export interface OpsServerOptions {
@@ -27,8 +27,8 @@ export function buildOpsServer (opts: OpsServerOptions): FastifyInstance {
   app.get('/healthz', probe(opts.unhealthyReason))
   app.get('/readyz', probe(opts.notReadyReason))
   app.get('/metrics', async (_req, reply) => {
-    reply.type(METRICS_CONTENT_TYPE)
-    return opts.registry.render()
+    reply.type(opts.registry.contentType)
+    return await opts.registry.metrics()
   })
   return app
 }
