@@ -1,11 +1,10 @@
 /**
  * Renders the two install paths with the real tools and parses the result:
  * `helm template` of deploy/chart and `kubectl kustomize` of deploy/ (or an
- * overlay). YAML is read with @kubernetes/client-node's loader (already a
- * dependency) and normalised to plain JSON objects.
+ * overlay), read with the tests' one YAML reader (test/helpers/yaml.ts).
  */
 import { join } from 'node:path'
-import { loadYaml } from '@kubernetes/client-node'
+import { parseYamlDocument, parseYamlStream } from '../helpers/yaml.ts'
 import { ensureTool, REPO_ROOT, runOk } from './tools.ts'
 
 /** A rendered Kubernetes object as plain JSON. */
@@ -22,16 +21,14 @@ export const CHART_DIR = join(REPO_ROOT, 'deploy', 'chart')
 /** Path of the kustomization `kubectl apply -k deploy/` uses. */
 export const KUSTOMIZE_DIR = join(REPO_ROOT, 'deploy')
 
-/** Splits a multi-document YAML stream and parses each non-empty document into a plain object. */
+/** The Kubernetes objects of a rendered multi-document YAML stream. */
 export function parseManifests (text: string): KubeObject[] {
-  return text.split(/^---[ \t]*$/m)
-    .filter(doc => doc.replace(/^\s*#.*$/gm, '').trim() !== '')
-    .map(doc => JSON.parse(JSON.stringify(loadYaml<unknown>(doc))) as KubeObject)
+  return parseYamlStream<KubeObject>(text)
 }
 
 /** Parses a YAML file that is not a Kubernetes object (e.g. values.yaml) into plain JSON. */
 export function parseYaml (text: string): any {
-  return JSON.parse(JSON.stringify(loadYaml<unknown>(text)))
+  return parseYamlDocument(text)
 }
 
 /** `helm template <release> deploy/chart <args>`, parsed. */

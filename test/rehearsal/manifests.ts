@@ -1,11 +1,11 @@
 /**
  * The objects the rehearsal applies: the shipped MutatingWebhookConfiguration
  * (deploy/base) and the workshop's handler DaemonSet (fixtures/), both read
- * with client-node's YAML loader, and the workloads and namespaces it builds
+ * with the tests' YAML reader (test/helpers/yaml.ts), and the workloads and namespaces it builds
  * itself (pure).
  */
 import { readFile } from 'node:fs/promises'
-import { loadAllYaml } from '@kubernetes/client-node'
+import { parseYamlStream } from '../helpers/yaml.ts'
 
 /** A Kubernetes object as plain JSON. */
 export interface Manifest {
@@ -38,8 +38,7 @@ const WORKSHOP_HANDLER = new URL('./fixtures/workshop-handler.yaml', import.meta
 
 /** Parses a multi-document YAML file into plain JSON objects (empty documents dropped). */
 export async function loadManifests (url: URL): Promise<Manifest[]> {
-  const docs = loadAllYaml(await readFile(url, 'utf8')) as unknown[]
-  return docs.filter(d => d !== null && d !== undefined).map(d => JSON.parse(JSON.stringify(d)) as Manifest)
+  return parseYamlStream<Manifest>(await readFile(url, 'utf8'))
 }
 
 /** The MutatingWebhookConfiguration deploy/ ships. */

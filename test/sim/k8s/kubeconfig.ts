@@ -1,10 +1,11 @@
 /**
- * A kubeconfig for the simulator (pure), in the YAML that `kubectl` and
- * `KubeConfig.loadFromFile` read: one cluster, one token user, one context.
- * Strings are written as JSON double-quoted scalars, which YAML accepts as-is.
- * Plain-HTTP servers get `insecure-skip-tls-verify: true`, without which
- * client-node 2.x refuses to talk to them.
+ * A kubeconfig for the simulator: one cluster, one token user, one context,
+ * built and exported by @kubernetes/client-node (JSON, which `kubectl`,
+ * helm and `KubeConfig.loadFromFile` all read as YAML). Plain-HTTP servers
+ * get `insecure-skip-tls-verify: true`, without which client-node 2.x
+ * refuses to talk to them.
  */
+import { KubeConfig } from '@kubernetes/client-node'
 
 /** What goes into the kubeconfig. */
 export interface KubeconfigInput {
@@ -17,35 +18,20 @@ export interface KubeconfigInput {
   namespace?: string
 }
 
-/** Renders the kubeconfig document. */
-export function kubeconfigYaml (input: KubeconfigInput): string {
+/** A loaded KubeConfig for `input`; `exportConfig()` gives the document. */
+export function simKubeConfig (input: KubeconfigInput): KubeConfig {
   const name = input.name ?? 'kube-sim'
-  const q = (s: string): string => JSON.stringify(s)
-  const lines = [
-    'apiVersion: v1',
-    'kind: Config',
-    'preferences: {}',
-    'clusters:',
-    `- name: ${q(name)}`,
-    '  cluster:',
-    `    server: ${q(input.server)}`
-  ]
-  if (input.caPem !== undefined) lines.push(`    certificate-authority-data: ${q(Buffer.from(input.caPem).toString('base64'))}`)
-  // @kubernetes/client-node 2.x refuses plain-HTTP servers unless this is set
-  // ("HTTP protocol is not allowed when skipTLSVerify is not set or false").
-  if (input.server.startsWith('http://')) lines.push('    insecure-skip-tls-verify: true')
-  lines.push(
-    'users:',
-    `- name: ${q(`${name}-admin`)}`,
-    '  user:',
-    `    token: ${q(input.token)}`,
-    'contexts:',
-    `- name: ${q(name)}`,
-    '  context:',
-    `    cluster: ${q(name)}`,
-    `    user: ${q(`${name}-admin`)}`,
-    `    namespace: ${q(input.namespace ?? 'default')}`,
-    `current-context: ${q(name)}`
-  )
-  return lines.join('\n') + '\n'
+  const kubeConfig = new KubeConfig()
+  kubeConfig.loadFromOptions({
+    clusters: [{
+      name,
+      server: input.server,
+      skipTLSVerify: input.server.startsWith('http://'),
+      ...(input.caPem === undefined ? {} : { caData: Buffer.from(input.caPem).toString('base64') })
+    }],
+    users: [{ name: `${name}-admin`, token: input.token }],
+    contexts: [{ name, cluster: name, user: `${name}-admin`, namespace: input.namespace ?? 'default' }],
+    currentContext: name
+  })
+  return kubeConfig
 }

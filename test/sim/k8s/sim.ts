@@ -18,7 +18,7 @@ import { Cluster, type DeleteOptions, type WriteOptions } from './cluster.ts'
 import { Controllers } from './controllers.ts'
 import { FaultTable, type Fault, type FaultSpec } from './faults.ts'
 import { createHttpApi, type RequestRecord } from './http-api.ts'
-import { kubeconfigYaml } from './kubeconfig.ts'
+import { simKubeConfig } from './kubeconfig.ts'
 import { makeNode, type NodeInput } from './nodes.ts'
 import { findResource, RESOURCES, resourceForKind, type ResourceType } from './resources.ts'
 import { ApiError } from './status.ts'
@@ -96,13 +96,13 @@ function typeOf (obj: KubeObject): ResourceType {
 export class KubeSim {
   /** Base URL, e.g. `http://127.0.0.1:41234`. */
   readonly url: string
-  /** A KubeConfig loaded from `kubeconfigYaml()`, ready for `makeApiClient`. */
+  /** The KubeConfig `kubeconfigDocument()` exports, ready for `makeApiClient`. */
   readonly kubeConfig: KubeConfig
   /** The API semantics (for advanced tests). */
   readonly cluster: Cluster
   /** Every HTTP request received, oldest first. */
   readonly requests: RequestRecord[]
-  readonly #yaml: string
+  readonly #document: string
   readonly #server: Server
   readonly #controllers: Controllers
   readonly #faults: FaultTable
@@ -111,11 +111,10 @@ export class KubeSim {
   #nodeCount = 0
 
   /** @internal Use startKubeSim. */
-  constructor (parts: { url: string, yaml: string, server: Server, cluster: Cluster, controllers: Controllers, faults: FaultTable, requests: RequestRecord[], watches: Set<ServerResponse>, changeListeners: Set<() => void> }) {
+  constructor (parts: { url: string, kubeConfig: KubeConfig, server: Server, cluster: Cluster, controllers: Controllers, faults: FaultTable, requests: RequestRecord[], watches: Set<ServerResponse>, changeListeners: Set<() => void> }) {
     this.url = parts.url
-    this.#yaml = parts.yaml
-    this.kubeConfig = new KubeConfig()
-    this.kubeConfig.loadFromString(parts.yaml)
+    this.kubeConfig = parts.kubeConfig
+    this.#document = parts.kubeConfig.exportConfig()
     this.#server = parts.server
     this.cluster = parts.cluster
     this.#controllers = parts.controllers
@@ -125,14 +124,14 @@ export class KubeSim {
     this.#changeListeners = parts.changeListeners
   }
 
-  /** The kubeconfig YAML (server URL, token, CA data when TLS). */
-  kubeconfigYaml (): string {
-    return this.#yaml
+  /** The kubeconfig document (server URL, token, CA data when TLS), as client-node exports it: JSON, which kubectl and helm read as YAML. */
+  kubeconfigDocument (): string {
+    return this.#document
   }
 
   /** Writes the kubeconfig to `path` (mode 0600). */
   async writeKubeconfig (path: string): Promise<void> {
-    await writeFile(path, this.#yaml, { mode: 0o600 })
+    await writeFile(path, this.#document, { mode: 0o600 })
   }
 
   /**
@@ -282,7 +281,7 @@ export async function startKubeSim (opts: KubeSimOptions = {}): Promise<KubeSim>
   const urlHost = host.includes(':') ? `[${host}]` : host
   address = `${urlHost}:${port}`
   const url = `${opts.tls === true ? 'https' : 'http'}://${address}`
-  const yaml = kubeconfigYaml({ server: url, token: randomBytes(16).toString('hex'), ...(caPem === undefined ? {} : { caPem }) })
+  const kubeConfig = simKubeConfig({ server: url, token: randomBytes(16).toString('hex'), ...(caPem === undefined ? {} : { caPem }) })
 
   const c = opts.controllers ?? {}
   const controllers = new Controllers(cluster, {
@@ -294,7 +293,7 @@ export async function startKubeSim (opts: KubeSimOptions = {}): Promise<KubeSim>
     readyDelayMs: opts.readyDelayMs ?? 0,
     ...(opts.kubeletDelayMs === undefined ? {} : { kubeletDelayMs: opts.kubeletDelayMs })
   }, log)
-  const sim = new KubeSim({ url, yaml, server, cluster, controllers, faults, requests, watches, changeListeners })
+  const sim = new KubeSim({ url, kubeConfig, server, cluster, controllers, faults, requests, watches, changeListeners })
   for (const node of opts.nodes ?? []) await sim.addNode(node)
   controllers.start()
   log.info({ url, tls: opts.tls === true }, 'kubernetes API simulator listening')
