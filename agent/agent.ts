@@ -8,9 +8,8 @@
  */
 import { EventEmitter } from 'node:events'
 import type { KubeConfig } from '@kubernetes/client-node'
-import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
-import { buildOpsServer } from '#common/ops-server.ts'
+import { buildOpsServer, type OpsServer } from '#common/ops-server.ts'
 import type { Registry } from '#common/metrics.ts'
 import { actOnNotice, eventLogger, undoInterruption, EVENT_REASONS, type ActionContext, type ActOutcome } from './actions.ts'
 import type { AgentConfig } from './config.ts'
@@ -199,11 +198,11 @@ async function runJob (job: Job, ctx: ActionContext, activity: EventEmitter<Agen
 }
 
 /** Starts the probes and metrics servers (one server when they share a port). */
-async function startOpsServers (config: AgentConfig, registry: Registry, notReadyReason: () => string | undefined, unhealthyReason: () => string | undefined, host: string): Promise<{ apps: FastifyInstance[], urls: RunningAgent['opsUrls'] }> {
+async function startOpsServers (config: AgentConfig, registry: Registry, notReadyReason: () => string | undefined, unhealthyReason: () => string | undefined, host: string): Promise<{ apps: OpsServer[], urls: RunningAgent['opsUrls'] }> {
   const wanted = new Map<number, Array<'probes' | 'metrics'>>()
   if (config.enableProbesServer) wanted.set(config.probesServerPort, ['probes'])
   if (config.enablePrometheusServer) wanted.set(config.prometheusServerPort, [...(wanted.get(config.prometheusServerPort) ?? []), 'metrics'])
-  const apps: FastifyInstance[] = []
+  const apps: OpsServer[] = []
   const urls: RunningAgent['opsUrls'] = {}
   for (const [port, roles] of wanted) {
     const app = buildOpsServer({ registry, notReadyReason, unhealthyReason })

@@ -1,6 +1,6 @@
 /**
- * Starting and stopping the webhook as a whole: logger, metrics, certificate
- * reloader, HTTPS server and ops server. `main.ts` calls it with the parsed
+ * Starting and stopping the webhook as a whole: logger, metrics, the fastify
+ * HTTPS server with the webhook plugin (server.ts), and the ops server. `main.ts` calls it with the parsed
  * options; tests call it directly with port 0.
  */
 import type { AddressInfo } from 'node:net'
@@ -8,10 +8,11 @@ import { createLogger, type Logger } from '#common/logger.ts'
 import { createRegistry, type Registry } from '#common/metrics.ts'
 import { buildOpsServer } from '#common/ops-server.ts'
 import { loggable } from '#common/options.ts'
+import Fastify, { LogController } from 'fastify'
 import { createWebhookMetrics } from './metrics.ts'
 import { WEBHOOK_OPTIONS, WEBHOOK_PROGRAM, type WebhookOptionValues } from './options.ts'
-import { buildWebhookServer, type WebhookServer } from './server.ts'
-import { CertificateReloader, MIN_TLS_VERSION } from './tls.ts'
+import { MAX_BODY_BYTES, webhookPlugin, type WebhookServer } from './server.ts'
+import { MIN_TLS_VERSION, type CertificateReloader } from './tls.ts'
 
 /** A running webhook. */
 export interface RunningWebhook {
@@ -45,36 +46,35 @@ export async function startWebhook (values: WebhookOptionValues, start: StartOpt
   logger.info({ config: loggable(WEBHOOK_OPTIONS, values) }, 'starting')
   const registry = createRegistry()
   const metrics = createWebhookMetrics(registry)
-  const app = buildWebhookServer({
+  const app = Fastify({
+    https: { minVersion: MIN_TLS_VERSION },
+    loggerInstance: logger,
+    // One log line per review, written by the route: no per-request child logger, no request/response lines.
+    childLoggerFactory: parent => parent,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: MAX_BODY_BYTES,
+    // The API server waits at most 30 s for a webhook; nothing useful happens after that.
+    requestTimeout: 30_000,
+    return503OnClosing: true
+  }) as unknown as WebhookServer
+  await app.register(webhookPlugin, {
     config: { nodeSelector: values.nodeSelector, policy: { names: values.handlerNames, labelKeys: values.handlerLabelKeys, images: values.handlerImages } },
-    logger,
-    metrics
+    metrics,
+    certDir: values.certDir,
+    certDebounceMs: start.certDebounceMs
   })
-  const reloader = new CertificateReloader({
-    dir: values.certDir,
-    logger,
-    debounceMs: start.certDebounceMs
-  })
-  reloader.on('load', pair => {
-    app.server.setSecureContext({ cert: pair.cert, key: pair.key, minVersion: MIN_TLS_VERSION })
-    metrics.certificateLoads.inc({ result: 'loaded' })
-    metrics.certificateExpiry.set({}, Math.floor(pair.notAfter.getTime() / 1000))
-  })
-  reloader.on('reject', () => metrics.certificateLoads.inc({ result: 'rejected' }))
   let stopping = false
   const ops = buildOpsServer({
     registry,
     notReadyReason: () => {
       if (stopping) return 'shutting down'
-      return reloader.current === undefined ? `no valid tls.crt/tls.key loaded from ${values.certDir} yet` : undefined
+      return app.certificates.current === undefined ? `no valid tls.crt/tls.key loaded from ${values.certDir} yet` : undefined
     }
   })
-  await reloader.start()
   try {
     await app.listen({ port: values.port, host: values.listenAddress })
     await ops.listen({ port: values.metricsPort, host: values.listenAddress })
   } catch (err) {
-    reloader.stop()
     await Promise.allSettled([app.close(), ops.close()])
     throw err
   }
@@ -87,7 +87,6 @@ export async function startWebhook (values: WebhookOptionValues, start: StartOpt
     stopped ??= (async () => {
       stopping = true
       logger.info({ timeoutMs: values.shutdownTimeout }, 'shutting down: finishing in-flight requests')
-      reloader.stop()
       const force = setTimeout(() => {
         logger.warn('shutdown timeout reached; closing remaining connections')
         app.server.closeAllConnections()
@@ -100,5 +99,5 @@ export async function startWebhook (values: WebhookOptionValues, start: StartOpt
     })()
     return stopped
   }
-  return { port, metricsPort, httpsServer: app.server, registry, reloader, stop }
+  return { port, metricsPort, httpsServer: app.server, registry, reloader: app.certificates, stop }
 }

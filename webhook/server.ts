@@ -1,15 +1,18 @@
 /**
- * The HTTPS shell around the pure admission logic: `POST /mutate` with fastify.
- * Every bad input gets a 4xx with a one-line message; each review gets exactly
- * one log line and is counted in the metrics.
+ * The HTTPS shell around the pure admission logic, as a fastify plugin:
+ * `POST /mutate`, the serving certificate (loaded from `certDir`, re-read on
+ * change, stopped when fastify closes), the JSON body parser, metrics in an
+ * onResponse hook, and one error handler for not-found routes and every bad
+ * input (a 4xx with a one-line message). Each review gets exactly one log
+ * line, written with fastify's own logger.
  */
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { Server as HttpsServer } from 'node:https'
-import type { Logger } from '#common/logger.ts'
-import { BadReview, parseReview, reviewResponse } from './review.ts'
-import { mutate, type MutationConfig } from './mutate.ts'
-import { MIN_TLS_VERSION } from './tls.ts'
+import { isLabelValue, labelKeyProblem } from '#common/names.ts'
 import type { WebhookMetrics } from './metrics.ts'
+import { mutate, type MutationConfig } from './mutate.ts'
+import { BadReview, parseReview, reviewResponse, type AdmissionOperation } from './review.ts'
+import { CertificateReloader, MIN_TLS_VERSION } from './tls.ts'
 
 /** Largest accepted body: the API server may send an old and a new object of up to ~3 MiB each. */
 export const MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -17,25 +20,44 @@ export const MAX_BODY_BYTES = 8 * 1024 * 1024
 /** Path the MutatingWebhookConfiguration points at. */
 export const MUTATE_PATH = '/mutate'
 
-/** Everything the HTTPS server needs. */
-export interface WebhookServerOptions {
+/** What the plugin is registered with. */
+export interface WebhookPluginOptions {
   config: MutationConfig
-  logger: Logger
   metrics: WebhookMetrics
-  bodyLimit?: number
+  /** Directory of `tls.crt` and `tls.key`. */
+  certDir: string
+  /** Quiet time after a certificate change before it is read (default 100 ms). */
+  certDebounceMs?: number
 }
 
-/** The fastify instance over node's https server (its `server` accepts setSecureContext). */
+/** The fastify instance the plugin runs in: over node's https server, which accepts setSecureContext. */
 export type WebhookServer = FastifyInstance<HttpsServer>
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The serving certificate's reloader (its `current` pair is undefined until one loaded). */
+    certificates: CertificateReloader
+  }
+  interface FastifyRequest {
+    /** The review's operation once its body was understood, for the metrics. */
+    admission?: { operation: AdmissionOperation, mutated: boolean }
+  }
+}
 
 /** The body could not be read as JSON; the message says why. */
 export class BadBody extends Error {
   override name = 'BadBody'
 }
 
+/** No route for the request. */
+class NoRoute extends Error {
+  override name = 'NoRoute'
+  readonly statusCode = 404
+}
+
 /** Parses a request body as JSON, with the parser's own explanation when it is not (the position of the fault). */
 export function parseJsonBody (body: string): unknown {
-  if (body.trim() === '') throw new BadBody('request body is empty; expected an AdmissionReview')
+  if (!/\S/.test(body)) throw new BadBody('request body is empty; expected an AdmissionReview')
   try {
     return JSON.parse(body)
   } catch (err) {
@@ -61,18 +83,42 @@ export function describeRequestError (error: FastifyError | Error, contentType: 
   return { status: 500, message: `internal error: ${error.message.split('\n')[0]}` }
 }
 
-/** Builds (does not start) the HTTPS admission server. It has no certificate until `server.setSecureContext` is called. */
-export function buildWebhookServer (options: WebhookServerOptions): WebhookServer {
-  const { config, logger, metrics } = options
-  const bodyLimit = options.bodyLimit ?? MAX_BODY_BYTES
-  const app = Fastify({
-    https: { minVersion: MIN_TLS_VERSION },
-    logger: false,
-    bodyLimit,
-    // The API server waits at most 30 s for a webhook; nothing useful happens after that.
-    requestTimeout: 30_000,
-    return503OnClosing: true
-  }) as unknown as WebhookServer
+/** Checks the options once, at registration; throws an Error naming the first bad one. */
+function checkOptions (options: WebhookPluginOptions): void {
+  if (options.certDir.trim() === '') throw new Error('certDir is empty')
+  const selector = Object.entries(options.config.nodeSelector)
+  if (selector.length === 0) throw new Error('the nodeSelector to inject is empty')
+  for (const [key, value] of selector) {
+    const problem = labelKeyProblem(key)
+    if (problem !== undefined) throw new Error(`nodeSelector: ${problem}`)
+    if (!isLabelValue(value)) throw new Error(`nodeSelector: "${value}" of "${key}" is not a valid label value`)
+  }
+  const { names, labelKeys, images } = options.config.policy
+  if (names.length === 0 || labelKeys.length === 0 || images.length === 0) throw new Error('the handler names, label keys and images must not be empty')
+}
+
+/** The outcome label of a finished request, from its status. */
+function outcomeOf (status: number): 'allowed' | 'bad_request' | 'error' {
+  return status < 400 ? 'allowed' : status < 500 ? 'bad_request' : 'error'
+}
+
+const plugin: FastifyPluginAsync<WebhookPluginOptions> = async (fastify, options) => {
+  checkOptions(options)
+  const app = fastify as unknown as WebhookServer
+  const { config, metrics } = options
+  const bodyLimit = app.initialConfig.bodyLimit ?? MAX_BODY_BYTES
+
+  const certificates = new CertificateReloader({ dir: options.certDir, logger: app.log, debounceMs: options.certDebounceMs })
+  certificates.on('load', pair => {
+    app.server.setSecureContext({ cert: pair.cert, key: pair.key, minVersion: MIN_TLS_VERSION })
+    metrics.certificateLoads.inc({ result: 'loaded' })
+    metrics.certificateExpiry.set(Math.floor(pair.notAfter.getTime() / 1000))
+  })
+  certificates.on('reject', () => metrics.certificateLoads.inc({ result: 'rejected' }))
+  await certificates.start()
+  app.decorate('certificates', certificates)
+  app.addHook('onClose', async () => certificates.stop())
+
   // Only JSON is an AdmissionReview (without this, text/plain bodies would reach the handler as strings),
   // and a JSON syntax error should say where it is. JSON.parse keeps "__proto__" as a plain own key,
   // and the webhook never merges request data into other objects, so this parser cannot pollute prototypes.
@@ -85,36 +131,40 @@ export function buildWebhookServer (options: WebhookServerOptions): WebhookServe
     }
   })
 
-  app.post(MUTATE_PATH, async (request, reply) => {
-    const started = performance.now()
+  app.post(MUTATE_PATH, async (request: FastifyRequest, reply: FastifyReply) => {
     const review = parseReview(request.body)
-    const { uid, namespace, name, operation, dryRun } = review.request
-    const reviewLog = logger.child({ uid, namespace, name, operation, dryRun })
+    const { uid, namespace, name, operation, dryRun, kind } = review.request
     const result = mutate(review.request, config)
-    const durationMs = performance.now() - started
-    metrics.requests.inc({ operation, outcome: 'allowed', mutated: String(result.mutated) })
-    metrics.duration.observe({ operation }, durationMs / 1000)
-    const { group, kind } = review.request.kind
-    reviewLog.info({ apiVersion: review.apiVersion, group, kind, mutated: result.mutated, reason: result.reason, warnings: result.warnings, durationMs: Math.round(durationMs * 1000) / 1000 }, 'admission review')
+    request.admission = { operation, mutated: result.mutated }
+    // The warning announcing the mutation repeats `reason`; only other warnings (conflicts, bad annotations) are worth a field.
+    const warnings = result.mutated ? result.warnings.slice(0, -1) : result.warnings
+    request.log.info({ uid, namespace, name, operation, dryRun, kind: `${kind.group === '' ? '' : `${kind.group}/`}${kind.kind}`, mutated: result.mutated, reason: result.reason, ...(warnings.length > 0 ? { warnings } : {}), durationMs: Math.round(reply.elapsedTime * 1000) / 1000 }, 'admission review')
     reply.type('application/json')
     return reviewResponse(review.apiVersion, uid, result)
   })
 
+  app.addHook('onResponse', (request, reply, done) => {
+    const operation = request.admission?.operation ?? 'unknown'
+    metrics.requests.inc({ operation, outcome: outcomeOf(reply.statusCode), mutated: String(request.admission?.mutated === true) })
+    if (request.admission !== undefined) metrics.duration.observe({ operation }, reply.elapsedTime / 1000)
+    done()
+  })
+
+  app.setNotFoundHandler(request => {
+    throw new NoRoute(`no route ${request.method} ${request.url}; admission reviews go to POST ${MUTATE_PATH}`)
+  })
+
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const { status, message } = describeRequestError(error, request.headers['content-type'], bodyLimit)
-    metrics.requests.inc({ operation: 'unknown', outcome: status >= 500 ? 'error' : 'bad_request', mutated: 'false' })
     const line = { status, method: request.method, url: request.url, remoteAddress: request.ip, error: message }
-    if (status >= 500) logger.error({ ...line, err: error }, 'request failed')
-    else logger.warn(line, 'request rejected')
+    if (status >= 500) request.log.error({ ...line, err: error }, 'request failed')
+    else request.log.warn(line, 'request rejected')
     void reply.code(status).type('application/json').send({ status, message })
   })
-
-  app.setNotFoundHandler((request, reply) => {
-    const message = `no route ${request.method} ${request.url}; admission reviews go to POST ${MUTATE_PATH}`
-    metrics.requests.inc({ operation: 'unknown', outcome: 'bad_request', mutated: 'false' })
-    logger.warn({ status: 404, method: request.method, url: request.url, remoteAddress: request.ip, error: message }, 'request rejected')
-    void reply.code(404).type('application/json').send({ status: 404, message })
-  })
-
-  return app
 }
+
+/**
+ * The webhook as a fastify plugin. Registered at the root (not encapsulated),
+ * so its not-found and error handlers answer for the whole server.
+ */
+export const webhookPlugin = Object.assign(plugin, { [Symbol.for('skip-override')]: true })

@@ -60,7 +60,7 @@ function sameFiles (a: PemFiles, b: PemFiles | undefined): boolean {
 /** Settings of a CertificateReloader. */
 export interface ReloaderOptions {
   dir: string
-  logger: Logger
+  logger: Pick<Logger, 'info' | 'warn'>
   /** Quiet time after a change event before reading, so a burst of events gives one reload. */
   debounceMs?: number
   /** Fallback poll interval. */

@@ -8,6 +8,7 @@
  * the memory readings.
  */
 import { integer, list, option, readOptionsOrExit } from '#common/options.ts'
+import { buildPrograms } from '../../deploy/build.ts'
 import type { BenchModule, BenchRatio, BenchRow, FigureRatio, FigureRow } from './harness.ts'
 import { webhookBench } from './webhook.bench.ts'
 import { drainBench } from './drain.bench.ts'
@@ -25,15 +26,18 @@ const SETTINGS = {
   drainReadyDelayMs: option({ flag: 'drain-ready-delay-ms', env: 'BENCH_DRAIN_READY_DELAY_MS', default: 300, help: 'Drain: time from a replacement pod scheduled to Ready.', parse: integer(0, 30_000) }),
   memoryReviews: option({ flag: 'memory-reviews', env: 'BENCH_MEMORY_REVIEWS', default: 3000, help: 'Memory: /mutate reviews sent before the loaded reading.', parse: integer(0, 1_000_000) }),
   only: option({ flag: 'only', env: 'BENCH_ONLY', default: [] as string[], help: `Run only these modules (comma list of ${BENCHES.map(b => b.name).join(', ')}); empty runs all.`, parse: list }),
+  memoryDrainPods: option({ flag: 'memory-drain-pods', env: 'BENCH_MEMORY_DRAIN_PODS', default: 250, help: 'Memory: pods on the node the built agent drains for its peak reading.', parse: integer(1, 1000) }),
   memorySettleMs: option({ flag: 'memory-settle-ms', env: 'BENCH_MEMORY_SETTLE_MS', default: 2500, help: 'Memory: idle time after a program is ready, before its reading (longer than the agent\'s 2 s IMDS poll interval).', parse: integer(0, 60_000) })
 }
 
 function formatRow (r: BenchRow): string {
-  return `${r.case.padEnd(44)} ${r.target.padEnd(40)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50Ms.toFixed(2).padStart(7)} ms  p99 ${r.p99Ms.toFixed(2).padStart(7)} ms  (${r.requests} ok, ${r.errors} errors)`
+  const cpu = r.cpuUsPerRequest === undefined ? '' : `  CPU ${r.cpuUsPerRequest.toFixed(0).padStart(4)} µs/req`
+  return `${r.case.padEnd(44)} ${r.target.padEnd(40)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50Ms.toFixed(2).padStart(7)} ms  p99 ${r.p99Ms.toFixed(2).padStart(7)} ms${cpu}  (${r.requests} ok, ${r.errors} errors)`
 }
 
 function formatRatio (r: BenchRatio): string {
-  return `${r.case.padEnd(44)} throughput ${r.rpsRatio.toFixed(2)}x baseline, p99 ${r.p99Ratio.toFixed(2)}x baseline`
+  const cpu = r.cpuRatio === undefined ? '' : `, CPU per request ${r.cpuRatio.toFixed(2)}x baseline`
+  return `${r.case.padEnd(44)} throughput ${r.rpsRatio.toFixed(2)}x baseline, p99 ${r.p99Ratio.toFixed(2)}x baseline${cpu}`
 }
 
 function formatFigureRow (r: FigureRow): string {
@@ -45,6 +49,8 @@ function formatFigureRatio (r: FigureRatio): string {
 }
 
 const settings = readOptionsOrExit('npm run bench', 'Benchmarks: each target against a baseline measured in the same run, reported as ratios.', SETTINGS)
+// The benches measure the programs the image ships: build them first (about a second).
+await buildPrograms()
 console.log(`bench: ${settings.concurrency} concurrent keep-alive clients, ${settings.warmupMs} ms warm-up + ${settings.durationMs} ms per target, Node ${process.version}\n`)
 const unknown = settings.only.filter(name => !BENCHES.some(b => b.name === name))
 if (unknown.length > 0) {

@@ -12,6 +12,10 @@ import { WEBHOOK_OPTIONS } from '../../webhook/options.ts'
 import { DEFAULT_HANDLER_POLICY, handlerDecision } from '../../webhook/policy.ts'
 import type { Test } from 'tap'
 import { only, podSpecs, type KubeObject } from './render.ts'
+import { builtFile, NODE_FLAGS, type ProgramName } from '../../deploy/build.ts'
+
+/** The command the manifests run a program with: node, its V8 flags, its built file in the image. */
+const builtCommand = (program: ProgramName): string[] => ['node', ...NODE_FLAGS[program], `/app/${builtFile(program)}`]
 
 /** Names and settings a rendering is checked against. */
 export interface InstallExpectation {
@@ -152,7 +156,7 @@ export function checkWebhookDeployment (t: Test, objects: readonly KubeObject[],
   const container = pod.containers[0]
   t.equal(deployment.spec.replicas, e.webhookReplicas, 'replicas')
   t.ok(pod.affinity?.podAntiAffinity, 'pod anti-affinity spreads the replicas')
-  t.same(container.command, ['node', 'webhook/main.ts'], 'the image runs the webhook program')
+  t.same(container.command, builtCommand('spot-webhook'), 'the image runs the built webhook program')
   const parsed = parseOptions(WEBHOOK_OPTIONS, container.args ?? [], {})
   if (parsed.help) throw new Error('webhook args ask for --help')
   t.same(parsed.values.nodeSelector, e.nodeSelector, '--node-selector carries the selector to inject')
@@ -216,7 +220,7 @@ export function checkCertsJobs (t: Test, objects: readonly KubeObject[], e: Inst
   t.ok(jobs.some(j => j.owner.startsWith('Job/')), 'a certificate Job runs at install')
   for (const { owner, spec } of jobs) {
     const container = spec.containers[0]
-    t.same(container.command, ['node', 'certs/main.ts'], `${owner} runs the certs program`)
+    t.same(container.command, builtCommand('spot-certs'), `${owner} runs the built certs program`)
     const parsed = parseOptions(CERTS_OPTIONS, container.args ?? [], {})
     if (parsed.help) throw new Error(`${owner} args ask for --help`)
     const mode = selectCertsMode(parsed.values)
@@ -237,7 +241,7 @@ export function checkAgent (t: Test, objects: readonly KubeObject[], e: InstallE
   t.same(pod.tolerations, [{ operator: 'Exists' }], 'tolerates every taint')
   t.equal(pod.priorityClassName, 'system-node-critical')
   t.equal(pod.hostNetwork, true, 'host network: IMDSv2 hop limit 1')
-  t.same(container.command, ['node', 'agent/main.ts'], 'the image runs the agent program')
+  t.same(container.command, builtCommand('spot-agent'), 'the image runs the built agent program')
   for (const [name, path] of [['NODE_NAME', 'spec.nodeName'], ['POD_NAME', 'metadata.name'], ['POD_NAMESPACE', 'metadata.namespace']]) {
     t.equal(container.env.find((v: any) => v.name === name)?.valueFrom?.fieldRef?.fieldPath, path, `${name} from the downward API`)
   }

@@ -17,14 +17,18 @@ function inheritedEnv (): Record<string, string> {
   return kept
 }
 
-/** Starts `node <script> ...args` in the repository root with `env` added to a minimal environment (none of the programs' own variables leak in). */
-export function spawnProgram (script: string, args: readonly string[], env: Record<string, string> = {}): ChildProcess {
-  return spawn(PROJECT_NODE, [script, ...args], { cwd: REPO_ROOT, env: { ...inheritedEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+/**
+ * Starts `node <nodeFlags> <script> ...args` in the repository root with
+ * `env` added to a minimal environment (none of the programs' own variables
+ * leak in).
+ */
+export function spawnProgram (script: string, args: readonly string[], env: Record<string, string> = {}, nodeFlags: readonly string[] = []): ChildProcess {
+  return spawn(PROJECT_NODE, [...nodeFlags, script, ...args], { cwd: REPO_ROOT, env: { ...inheritedEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
 }
 
 /** Runs a program to completion. */
-export function runProgram (script: string, args: readonly string[], env: Record<string, string> = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const child = spawnProgram(script, args, env)
+export function runProgram (script: string, args: readonly string[], env: Record<string, string> = {}, nodeFlags: readonly string[] = []): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const child = spawnProgram(script, args, env, nodeFlags)
   let stdout = ''
   let stderr = ''
   child.stdout!.on('data', (c: Buffer) => { stdout += c.toString() })

@@ -5,7 +5,12 @@
  */
 import t from 'tap'
 import { once } from 'node:events'
-import { readFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import Fastify from 'fastify'
+import { createRegistry } from '#common/metrics.ts'
+import { createWebhookMetrics } from '../../webhook/metrics.ts'
+import { webhookPlugin, type WebhookPluginOptions, type WebhookServer } from '../../webhook/server.ts'
 import { makeCertDir } from '../helpers/certs.ts'
 import { httpsRequest, postReview } from '../helpers/https.ts'
 import { startTestWebhook, type TestWebhook } from '../helpers/webhook.ts'
@@ -78,4 +83,38 @@ t.test('startup fails with the port in the error when the port is taken, and rel
   const server = (await import('node:net')).createServer()
   server.listen(first.metricsPort, '127.0.0.1')
   await once(server, 'error').then(([err]) => t.equal((err as NodeJS.ErrnoException).code, 'EADDRINUSE', 'the first webhook still holds its ports'))
+})
+
+t.test('the plugin checks its options once, at registration, and closes its certificate reloader with fastify', async t => {
+  const { dir } = await makeCertDir(t)
+  const options = (change: Partial<WebhookPluginOptions['config']> = {}, certDir = dir): WebhookPluginOptions => ({
+    config: { nodeSelector: { lifecycle: 'Ec2Spot' }, policy: { names: ['x'], labelKeys: ['app'], images: ['x'] }, ...change },
+    metrics: createWebhookMetrics(createRegistry(false)),
+    certDir,
+    certDebounceMs: 10
+  })
+  const bad: Array<[WebhookPluginOptions, RegExp]> = [
+    [options({ nodeSelector: {} }), /the nodeSelector to inject is empty/],
+    [options({ nodeSelector: { 'Bad Key': 'x' } }), /nodeSelector: label key "Bad Key" has an invalid name/],
+    [options({ nodeSelector: { lifecycle: 'not a value' } }), /nodeSelector: "not a value" of "lifecycle" is not a valid label value/],
+    [options({ policy: { names: [], labelKeys: ['app'], images: ['x'] } }), /must not be empty/],
+    [options({}, ' '), /certDir is empty/]
+  ]
+  for (const [o, message] of bad) {
+    const app = Fastify({ https: {}, logger: false })
+    await t.rejects(async () => { await app.register(webhookPlugin, o).ready() }, message)
+    await app.close()
+  }
+  const app = Fastify({ https: {}, logger: false })
+  await app.register(webhookPlugin, options())
+  await app.ready()
+  const reloader = (app as unknown as WebhookServer).certificates
+  t.ok(reloader.current, 'the certificate was loaded at registration')
+  let reloads = 0
+  reloader.on('reject', () => reloads++)
+  await app.close()
+  await writeFile(join(dir, 'tls.crt'), 'garbage')
+  await new Promise(resolve => setTimeout(resolve, 100))
+  await reloader.reload()
+  t.equal(reloads, 0, 'a stopped reloader reads nothing more')
 })

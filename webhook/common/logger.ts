@@ -8,13 +8,16 @@ import { pino, type Logger, type DestinationStream } from 'pino'
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
 
 /**
- * stdout, written asynchronously. `minLength: 1` rather than pino's 0: every
- * line still goes out at once, but `logger.flush(cb)` then waits until the
- * lines are written (with 0, sonic-boom calls back at once, and a process
- * exiting in that callback reorders or loses its last lines).
+ * stdout, written asynchronously in batches: lines are collected up to 4 KiB
+ * and written by one system call, and whatever is collected goes out at least
+ * every 200 ms, so a quiet program's lines are never late by more. (A line
+ * per write cost the webhook about a tenth of its throughput.) With a
+ * non-zero minLength, `logger.flush(cb)` also waits until the lines are
+ * written; with pino's default of 0 it calls back at once, and a process
+ * exiting in that callback reorders or loses its last lines.
  */
 function stdoutDestination (): DestinationStream {
-  return pino.destination({ dest: 1, minLength: 1 })
+  return pino.destination({ dest: 1, minLength: 4096, periodicFlush: 200 })
 }
 
 /** Creates the program's root logger; tests pass a destination to capture lines. */

@@ -95,7 +95,8 @@ containers:
   - name: certs
     image: {{ include "sih.image" . }}
     imagePullPolicy: {{ .Values.image.pullPolicy }}
-    command: [node, certs/main.ts]
+    # The built program with the V8 flags of deploy/build.ts (NODE_FLAGS).
+    command: [node, --max-semi-space-size=1, --no-opt, --no-maglev, --no-sparkplug, --liftoff-only, /app/spot-certs.mjs]
     args:
       {{- include "sih.certsArgs" . | nindent 6 }}
     resources:
