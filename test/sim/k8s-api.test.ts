@@ -431,3 +431,15 @@ t.test('kubectl create namespace (a protobuf body) creates the namespace; unknow
   t.equal(unknown.status, 415)
   t.match((await unknown.json() as any).message, /does not decode protobuf bodies of apps\/v1 Deployment/)
 })
+
+t.test('as the API server: a JSON patch may add /spec/taints to a Node created without a spec; an unknown patch type is 415', async t => {
+  const s = await sim(t)
+  await s.create({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'bare' } })
+  const patch = (contentType: string, body: string): Promise<Response> => fetch(`${s.url}/api/v1/nodes/bare`, { method: 'PATCH', headers: { 'content-type': contentType }, body })
+  const added = await patch('application/json-patch+json', JSON.stringify([{ op: 'add', path: '/spec/taints', value: [{ key: 'k', value: 'v', effect: 'NoSchedule' }] }]))
+  t.equal(added.status, 200)
+  t.same((await added.json()).spec.taints, [{ key: 'k', value: 'v', effect: 'NoSchedule' }])
+  const plain = await patch('text/plain', 'whatever')
+  t.equal(plain.status, 415)
+  t.match(await plain.json(), { reason: 'UnsupportedMediaType', code: 415 })
+})

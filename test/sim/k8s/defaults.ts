@@ -120,6 +120,11 @@ export function applyDefaults (type: ResourceType, obj: KubeObject): void {
       obj.status.qosClass ??= 'BestEffort'
       break
     }
+    case '/nodes':
+      // The API server's Node always has a spec (an empty struct is still written), so a JSON patch may add /spec/taints.
+      obj.spec ??= {}
+      obj.status ??= {}
+      break
     case '/secrets':
       obj.type ??= 'Opaque'
       break

@@ -54,6 +54,9 @@ export interface HttpApiDeps {
   log: Logger
 }
 
+/** The patch content types the API server accepts (server-side apply is not simulated). */
+const PATCH_TYPES = ['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json']
+
 /** Largest accepted request body (the API server's limit is 3 MiB). */
 const MAX_BODY = 3 * 1024 * 1024
 
@@ -184,6 +187,8 @@ export function createHttpApi (deps: HttpApiDeps): (req: IncomingMessage, res: S
       }
       case 'PATCH': {
         if (name === undefined) throw methodNotSupported(type, 'patch')
+        // The patch type is checked before the body is read: an unknown one is 415, as the API server answers.
+        if (!PATCH_TYPES.includes(contentType.split(';')[0]!.trim().toLowerCase())) throw unsupportedMediaType(contentType)
         const patch = await readJson('application/json', true)
         const r = await cluster.patch(type, namespace, name, contentType, patch, { ...writeOpts, ...(subresource === undefined ? {} : { subresource }) })
         return reply(200, r.object, r.warnings)
