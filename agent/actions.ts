@@ -19,7 +19,7 @@ import {
   cordoned, findRecord, LB_EXCLUSION_LABEL, nodePatch, readState, recordNotice, taintKey, updateRecord, withEventUndone, withLbExclusion,
   withoutRehearsal, withTaint, type InterruptionRecord
 } from './node-state.ts'
-import type { Notice, NoticeKind } from './notices.ts'
+import { earlierDeadline, type Notice, type NoticeKind } from './notices.ts'
 import { notificationFields, renderTemplate, sendNotification } from './notify.ts'
 import { drainOptionsFor, drainsFor, isHandled } from './policy.ts'
 
@@ -125,6 +125,8 @@ export async function actOnNotice (notice: Notice, announce: boolean, ctx: Actio
   }
   const node = await ctx.client.currentNode()
   const recorded = findRecord(readState(node), notice.eventId)
+  // A restarted agent keeps the deadline it recorded when that one is earlier (a mock's time moves on every read).
+  if (recorded?.deadline !== undefined) notice = earlierDeadline(notice, { ...notice, deadline: Date.parse(recorded.deadline) })
   if (isHandled(recorded, notice, ctx.config)) {
     log.debug('event already handled')
     return 'already-done'

@@ -7,6 +7,7 @@
  * event in progress over to the next start (its state is on the Node).
  */
 import { EventEmitter } from 'node:events'
+import { readFile } from 'node:fs/promises'
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { buildOpsServer, type OpsServer } from '#common/ops-server.ts'
@@ -14,7 +15,7 @@ import type { Registry } from '#common/metrics.ts'
 import { actOnNotice, eventLogger, undoInterruption, EVENT_REASONS, type ActionContext, type ActOutcome } from './actions.ts'
 import type { AgentConfig } from './config.ts'
 import { EventDispatcher, type Job, type JobEnd } from './event-store.ts'
-import { ImdsClient, type NodeMetadata } from './imds.ts'
+import { fillNodeMetadata, ImdsClient, unknownMetadata, type NodeMetadata } from './imds.ts'
 import { NodeClient } from './kube.ts'
 import { createAgentMetrics, type AgentMetrics } from './metrics.ts'
 import { startImdsMonitor, startNodeMonitor, type ImdsMonitor, type NodeMonitor } from './monitors.ts'
@@ -42,6 +43,24 @@ export interface AgentDeps {
   opsHost?: string
   /** Where the agent reports its activity (a new emitter by default); pass one to listen from the very start. */
   activity?: EventEmitter<AgentActivity>
+  /** The machine's boot id (default /proc/sys/kernel/random/boot_id). */
+  bootIdFile?: string
+  /** Wait before reading missing instance metadata again (default 1 s, doubling). */
+  metadataRetryMs?: number
+}
+
+/** Linux's random id of this boot, readable in containers too. */
+export const BOOT_ID_FILE = '/proc/sys/kernel/random/boot_id'
+
+/** This boot's id, or undefined (logged) when it cannot be read: Spot notices are then told apart by instance id only. */
+async function readBootId (file: string, logger: Logger): Promise<string | undefined> {
+  try {
+    const id = (await readFile(file, 'utf8')).trim()
+    if (id !== '') return id
+  } catch (err) {
+    logger.warn({ err: { message: (err as Error).message }, file }, 'cannot read the boot id; Spot interruptions are told apart by instance id only')
+  }
+  return undefined
 }
 
 /** How acting on a notice ended, as the agent reports it. */
@@ -128,10 +147,11 @@ export async function startAgent (config: AgentConfig, deps: AgentDeps): Promise
     nodeWatchDownSince: nodeMonitor?.downSince(),
     nodeWatchStaleAfterMs: deps.nodeWatchStaleAfterMs ?? 60_000
   })
-  // Ops servers first, so liveness holds while a slow or absent IMDS is asked for the metadata.
   const servers = await startOpsServers(config, metrics.registry, notReadyReason, () => stopping.signal.aborted ? 'stopping' : undefined, deps.opsHost ?? '0.0.0.0')
-  const metadata = await imds.readNodeMetadata()
-  logger.info({ metadata }, 'instance metadata read')
+  // Nothing waits for the instance metadata: it is filled in as IMDS answers.
+  const metadata = unknownMetadata()
+  const metadataFilled = fillNodeMetadata(imds, metadata, { sleep, logger: logger.child({ component: 'imds' }), signal: stopping.signal, firstDelayMs: deps.metadataRetryMs })
+  const bootId = await readBootId(deps.bootIdFile ?? BOOT_ID_FILE, logger)
 
   const ctx: ActionContext = { config, client, metadata, metrics, logger, template, now, sleep, signal: stopping.signal }
   const dispatcher = new EventDispatcher({
@@ -144,7 +164,7 @@ export async function startAgent (config: AgentConfig, deps: AgentDeps): Promise
     }
   })
   for (const kind of monitoredKinds(config)) {
-    imdsMonitors.push(startImdsMonitor(kind, { imds, instanceId: metadata.instanceId, intervalMs: config.pollInterval, logger: logger.child({ component: 'monitor', kind }), metrics, now, sink: dispatcher }))
+    imdsMonitors.push(startImdsMonitor(kind, { imds, instance: () => ({ instanceId: metadata.instanceId, bootId }), intervalMs: config.pollInterval, logger: logger.child({ component: 'monitor', kind }), metrics, now, sink: dispatcher }))
   }
   nodeMonitor = await startNodeMonitor({
     watchNode: onNode => client.watchNode(onNode),
@@ -167,6 +187,7 @@ export async function startAgent (config: AgentConfig, deps: AgentDeps): Promise
       stopping.abort()
       await Promise.all(monitors.map(m => m.stop()))
       await dispatcher.close()
+      await metadataFilled
       await Promise.all(servers.apps.map(s => s.close()))
       logger.info('agent stopped')
     }

@@ -1,13 +1,13 @@
 /**
  * The interruption event store: every source (the IMDS monitors, the Node
  * monitor) reports here, and each interruption event, known by its id, is
- * acted on once. `EventStore` is the pure bookkeeping: given what a source
+ * acted on once, with the earliest deadline any sighting of it gave. `EventStore` is the pure bookkeeping: given what a source
  * saw, which job to start now (act on a notice, undo an event), an undo held
  * back until the action in progress ends, a failed job retried on the next
  * sighting, nothing new once the agent stops. `EventDispatcher` is the thin
  * shell that runs those jobs and feeds their ends back.
  */
-import type { Notice, NoticeKind, NoticeParseError } from './notices.ts'
+import { earlierDeadline, type Notice, type NoticeKind, type NoticeParseError } from './notices.ts'
 
 /** Act on an active notice; `announce` is false when this process announced the event before (a retry). */
 export interface ActJob {
@@ -32,6 +32,8 @@ export type JobEnd = 'finished' | 'failed' | 'handed-over'
 
 /** What the store knows about one event. */
 interface Entry {
+  /** The event as first seen, with the earliest deadline seen since. */
+  notice?: Notice
   running?: Job
   /** An undo asked for while the action ran, started when it ends. */
   heldUndo?: UndoJob
@@ -60,9 +62,10 @@ export class EventStore {
     if (notice.state !== 'active') return this.undoAsked({ type: 'undo', eventId: notice.eventId, kind: notice.kind, why: notice.state })
     if (this.#closed) return undefined
     const entry = this.#entry(notice.eventId)
+    entry.notice = entry.notice === undefined ? notice : earlierDeadline(entry.notice, notice)
     if (entry.running !== undefined || entry.acted || entry.undone) return undefined
     if (notice.rehearsal === true && this.running().some(j => j.type === 'act' && j.notice.rehearsal === true)) return undefined
-    const job: ActJob = { type: 'act', notice, announce: !entry.announced }
+    const job: ActJob = { type: 'act', notice: entry.notice, announce: !entry.announced }
     entry.announced = true
     entry.running = job
     return job

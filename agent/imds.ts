@@ -59,6 +59,14 @@ export interface NodeMetadata {
   localIp: string
 }
 
+/** The value of a metadata field that could not be read (yet). */
+export const UNKNOWN = 'unknown'
+
+/** Metadata with every field UNKNOWN. */
+export function unknownMetadata (): NodeMetadata {
+  return { instanceId: UNKNOWN, instanceType: UNKNOWN, instanceLifeCycle: UNKNOWN, availabilityZone: UNKNOWN, region: UNKNOWN, localHostname: UNKNOWN, localIp: UNKNOWN }
+}
+
 const TOKEN_PATH = '/latest/api/token'
 const TOKEN_TTL_HEADER = 'x-aws-ec2-metadata-token-ttl-seconds'
 const TOKEN_HEADER = 'x-aws-ec2-metadata-token'
@@ -112,13 +120,19 @@ export class ImdsClient {
       const r = await this.get(path)
       return r.found ? r.body.trim() : undefined
     } catch (err) {
-      this.options.logger.warn({ err, path }, 'could not read instance metadata')
+      this.options.logger.debug({ err: { message: (err as Error).message }, path }, 'could not read instance metadata')
       return undefined
     }
   }
 
-  /** Reads the instance facts: the identity document first, each missing field from its own path. */
-  async readNodeMetadata (): Promise<NodeMetadata> {
+  /**
+   * Reads the instance facts not known yet (`known`; every field by default):
+   * the identity document first, each field it lacks from its own path; what
+   * cannot be read is UNKNOWN.
+   */
+  async readNodeMetadata (known: NodeMetadata = unknownMetadata()): Promise<NodeMetadata> {
+    const missing = (Object.keys(known) as Array<keyof NodeMetadata>).filter(k => known[k] === UNKNOWN)
+    if (missing.length === 0) return { ...known }
     let doc: Record<string, unknown> = {}
     const raw = await this.optionalText('/latest/dynamic/instance-identity/document')
     if (raw !== undefined) {
@@ -129,19 +143,20 @@ export class ImdsClient {
         this.options.logger.warn('instance identity document is not JSON; reading each field on its own')
       }
     }
-    const field = async (docKey: string | undefined, path: string): Promise<string> => {
+    const field = async (name: keyof NodeMetadata, docKey: string | undefined, path: string): Promise<string> => {
+      if (known[name] !== UNKNOWN) return known[name]
       const fromDoc = docKey === undefined ? undefined : doc[docKey]
       if (typeof fromDoc === 'string' && fromDoc !== '') return fromDoc
-      return await this.optionalText(path) ?? 'unknown'
+      return await this.optionalText(path) ?? UNKNOWN
     }
     return {
-      instanceId: await field('instanceId', '/latest/meta-data/instance-id'),
-      instanceType: await field('instanceType', '/latest/meta-data/instance-type'),
-      instanceLifeCycle: await field(undefined, '/latest/meta-data/instance-life-cycle'),
-      availabilityZone: await field('availabilityZone', '/latest/meta-data/placement/availability-zone'),
-      region: await field('region', '/latest/meta-data/placement/region'),
-      localHostname: await field(undefined, '/latest/meta-data/local-hostname'),
-      localIp: await field('privateIp', '/latest/meta-data/local-ipv4')
+      instanceId: await field('instanceId', 'instanceId', '/latest/meta-data/instance-id'),
+      instanceType: await field('instanceType', 'instanceType', '/latest/meta-data/instance-type'),
+      instanceLifeCycle: await field('instanceLifeCycle', undefined, '/latest/meta-data/instance-life-cycle'),
+      availabilityZone: await field('availabilityZone', 'availabilityZone', '/latest/meta-data/placement/availability-zone'),
+      region: await field('region', 'region', '/latest/meta-data/placement/region'),
+      localHostname: await field('localHostname', undefined, '/latest/meta-data/local-hostname'),
+      localIp: await field('localIp', 'privateIp', '/latest/meta-data/local-ipv4')
     }
   }
 
@@ -195,5 +210,39 @@ export class ImdsClient {
         message: timeout ? `no answer within ${this.options.timeoutMs}ms` : `${e.message}${e.cause?.code !== undefined ? ` (${e.cause.code})` : ''}`
       }
     }
+  }
+}
+
+/** How `fillNodeMetadata` retries. */
+export interface MetadataFill {
+  /** Rounds of reading before the fields still missing are left UNKNOWN (default 8). */
+  rounds?: number
+  /** Wait before the second round (default 1 s); doubles per round, capped at `maxDelayMs`. */
+  firstDelayMs?: number
+  maxDelayMs?: number
+  sleep: (ms: number) => Promise<void>
+  logger: Logger
+  /** Stops the rounds. */
+  signal: AbortSignal
+}
+
+/**
+ * Fills `metadata` in place as IMDS answers, so nothing waits for it: the
+ * monitors poll from the start, and Events and notifications carry whatever
+ * is known when they are made. Logs once what is still missing.
+ */
+export async function fillNodeMetadata (imds: Pick<ImdsClient, 'readNodeMetadata'>, metadata: NodeMetadata, fill: MetadataFill): Promise<void> {
+  const rounds = fill.rounds ?? 8
+  let delay = fill.firstDelayMs ?? 1000
+  for (let round = 1; round <= rounds && !fill.signal.aborted; round++) {
+    Object.assign(metadata, await imds.readNodeMetadata(metadata))
+    const missing = (Object.keys(metadata) as Array<keyof NodeMetadata>).filter(k => metadata[k] === UNKNOWN)
+    if (missing.length === 0) {
+      fill.logger.info({ metadata }, 'instance metadata read')
+      return
+    }
+    if (round === 1 || round === rounds) fill.logger.warn({ missing, round, rounds }, round === rounds ? 'instance metadata still missing; left as unknown' : 'instance metadata not readable yet; polling goes on, reading again')
+    if (round < rounds) await fill.sleep(delay)
+    delay = Math.min(fill.maxDelayMs ?? 60_000, delay * 2)
   }
 }

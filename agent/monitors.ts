@@ -15,7 +15,7 @@ import type { ImdsClient } from './imds.ts'
 import type { WatchedNode } from './kube.ts'
 import type { AgentMetrics } from './metrics.ts'
 import { expiredRecords, nextRebalanceExpiry, parseUptime, readState, REHEARSE_ANNOTATION } from './node-state.ts'
-import { NOTICE_KINDS, NOTICE_PATHS, parseNoticeBody, type NoticeKind } from './notices.ts'
+import { NOTICE_KINDS, NOTICE_PATHS, parseNoticeBody, type InstanceIdentity, type NoticeKind } from './notices.ts'
 import { rehearsalRequest } from './rehearsal.ts'
 
 /** A running source. */
@@ -36,7 +36,8 @@ export interface ImdsMonitor extends Monitor {
 /** What an IMDS monitor needs. */
 export interface ImdsMonitorDeps {
   imds: Pick<ImdsClient, 'get'>
-  instanceId: string
+  /** The instance as known at the time of a poll (its metadata is filled in as IMDS answers). */
+  instance: () => InstanceIdentity
   intervalMs: number
   logger: Logger
   metrics: AgentMetrics
@@ -56,7 +57,7 @@ export async function pollOnce (kind: NoticeKind, deps: ImdsMonitorDeps): Promis
     deps.logger.warn({ err: { message: (err as Error).message }, kind }, 'IMDS poll failed; will poll again')
     return false
   }
-  const parsed = parseNoticeBody(kind, body, deps.instanceId)
+  const parsed = parseNoticeBody(kind, body, deps.instance())
   if (!parsed.ok) {
     deps.metrics.unparseableNotices.inc({ kind })
     deps.logger.warn({ kind, excerpt: parsed.error.excerpt }, parsed.error.message)

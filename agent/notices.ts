@@ -1,8 +1,11 @@
 /**
  * What an IMDS body means (pure: no I/O). Each notice kind has its own parser
  * turning the body into typed Notices or a NoticeParseError; every notice gets
- * a stable event id derived from its content, so the same notice has the same
- * id across polls and agent restarts.
+ * a stable event id, so the same notice has the same id across polls and
+ * agent restarts. A Spot interruption is known by the instance's boot and the
+ * action, not by its time: an instance is interrupted once per boot, and a
+ * metadata service whose time moves on every read (the amazon-ec2-metadata-mock
+ * does that) must not make one interruption many.
  */
 import { createHash } from 'node:crypto'
 import { isJsonObject, type JsonObject } from '#common/json.ts'
@@ -92,8 +95,15 @@ function parseTime (raw: unknown): number | undefined {
 
 const SPOT_ACTIONS = ['terminate', 'stop', 'hibernate']
 
-/** `spot/instance-action`: `{"action":"terminate","time":"2017-09-18T08:22:00Z"}`. */
-export function parseSpotInstanceAction (body: string): ParseOutcome {
+/** What identifies the instance a notice is about. */
+export interface InstanceIdentity {
+  instanceId: string
+  /** This boot of the machine (Linux's random boot id), when known: a stopped and restarted Spot instance can be interrupted again. */
+  bootId?: string
+}
+
+/** `spot/instance-action`: `{"action":"terminate","time":"2017-09-18T08:22:00Z"}`; the event id comes from the instance's boot and the action. */
+export function parseSpotInstanceAction (body: string, instance: InstanceIdentity): ParseOutcome {
   const kind = 'spot-itn'
   const json = parseJsonObject(kind, body)
   if (!json.ok) return json
@@ -105,7 +115,7 @@ export function parseSpotInstanceAction (body: string): ParseOutcome {
   if (deadline === undefined) return { ok: false, error: new NoticeParseError(kind, 'time is missing or not a date', body) }
   return {
     ok: true,
-    notices: [{ kind, eventId: eventIdFor(kind, v.action, new Date(deadline).toISOString()), deadline, state: 'active', detail: `Spot interruption: ${v.action} at ${new Date(deadline).toISOString()}` }]
+    notices: [{ kind, eventId: eventIdFor(kind, instance.bootId ?? instance.instanceId, v.action), deadline, state: 'active', detail: `Spot interruption: ${v.action} at ${new Date(deadline).toISOString()}` }]
   }
 }
 
@@ -170,11 +180,16 @@ export function parseTargetLifecycleState (body: string, instanceId: string): Pa
 }
 
 /** Parses the body of `kind`'s IMDS path. */
-export function parseNoticeBody (kind: NoticeKind, body: string, instanceId: string): ParseOutcome {
+export function parseNoticeBody (kind: NoticeKind, body: string, instance: InstanceIdentity): ParseOutcome {
   switch (kind) {
-    case 'spot-itn': return parseSpotInstanceAction(body)
+    case 'spot-itn': return parseSpotInstanceAction(body, instance)
     case 'rebalance-recommendation': return parseRebalanceRecommendation(body)
     case 'scheduled-maintenance': return parseScheduledEvents(body)
-    case 'asg-lifecycle-termination': return parseTargetLifecycleState(body, instanceId)
+    case 'asg-lifecycle-termination': return parseTargetLifecycleState(body, instance.instanceId)
   }
+}
+
+/** Of two sightings of the same event, the one with the earlier deadline (the first one when equal or without deadlines). */
+export function earlierDeadline (a: Notice, b: Notice): Notice {
+  return b.deadline !== undefined && (a.deadline === undefined || b.deadline < a.deadline) ? b : a
 }

@@ -26,7 +26,11 @@ export function drainsFor (kind: NoticeKind, config: AgentConfig): boolean {
   return kind !== 'rebalance-recommendation' || config.enableRebalanceDraining
 }
 
-/** The drain options a notice gets: the notice's deadline, the configured grace periods, and deletion at the deadline for the kinds that have it. */
+/**
+ * The drain options a notice gets: the notice's deadline, the configured
+ * grace periods, and deletion at the deadline for the kinds that have it,
+ * never for a rehearsal: a rehearsal must not take a pod its budget protects.
+ */
 export function drainOptionsFor (notice: Notice, config: AgentConfig): DrainOptions {
   return {
     ignoreDaemonSets: config.ignoreDaemonSets,
@@ -36,7 +40,7 @@ export function drainOptionsFor (notice: Notice, config: AgentConfig): DrainOpti
     deadline: notice.deadline,
     noDeadlineBudgetMs: config.nodeTerminationGracePeriod * 1000,
     safetyMarginMs: config.deadlineSafetyMargin,
-    deleteAtDeadline: config.deleteAtDeadline.includes(notice.kind)
+    deleteAtDeadline: notice.rehearsal !== true && config.deleteAtDeadline.includes(notice.kind)
   }
 }
 

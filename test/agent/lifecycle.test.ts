@@ -132,7 +132,7 @@ t.test('the rehearsal annotation drains as if a spot notice came now, then puts 
   t.teardown(() => w.close())
   await withPods(w)
   await w.kube.addNode({ name: 'on-demand-1', lifecycle: 'on-demand' })
-  const agent = await w.start()
+  const agent = await w.start({ ENABLE_REHEARSAL: 'true' })
   const outcome = new Promise<OutcomeReport>(resolve => agent.activity.on('outcome', (e: OutcomeReport) => { if (e.notice.rehearsal === true) resolve(e) }))
   const node = w.node()
   node.metadata.annotations = { ...node.metadata.annotations, [REHEARSE_ANNOTATION]: 'spot-itn' }
@@ -150,10 +150,10 @@ t.test('the rehearsal annotation drains as if a spot notice came now, then puts 
   t.ok(w.kube.list('Event', { namespace: 'default' }).some(e => e.reason === 'SpotInterruption' && /^Rehearsal: /.test(e.message)))
 })
 
-t.test('rehearsals are ignored when switched off or naming an unknown kind', async t => {
+t.test('rehearsals are ignored by default (off) and when naming an unknown kind', async t => {
   const w = await startWorld()
   t.teardown(() => w.close())
-  await w.start({ ENABLE_REHEARSAL: 'false' })
+  await w.start()
   const node = w.node()
   node.metadata.annotations = { ...node.metadata.annotations, [REHEARSE_ANNOTATION]: 'spot-itn' }
   await w.kube.update(node)
@@ -164,7 +164,7 @@ t.test('rehearsals are ignored when switched off or naming an unknown kind', asy
 
   const w2 = await startWorld()
   t.teardown(() => w2.close())
-  await w2.start()
+  await w2.start({ ENABLE_REHEARSAL: 'true' })
   const n2 = w2.node()
   n2.metadata.annotations = { ...n2.metadata.annotations, [REHEARSE_ANNOTATION]: 'meteor-strike' }
   await w2.kube.update(n2)

@@ -32,7 +32,7 @@ async function whileNoWatch (w: World, change: () => Promise<void>): Promise<voi
 t.test('an idle agent sends no request to the API server in the 60 s after start-up', async t => {
   const w = await startWorld()
   t.teardown(() => w.close())
-  await w.start()
+  await w.start({ ENABLE_REHEARSAL: 'true' })
   await eventually(() => nodeWatches(w).length === 1, 5000, 'the Node watch open')
   const atStart = w.kube.requests.map(r => `${r.verb} ${r.path}`)
   t.same(atStart, ['list /api/v1/nodes', 'watch /api/v1/nodes'], 'one list and one watch of the Node, nothing else')
@@ -46,7 +46,7 @@ t.test('an idle agent sends no request to the API server in the 60 s after start
 t.test('a watch the server ends is resumed from the last resourceVersion and the annotation set meanwhile is acted on', async t => {
   const w = await startWorld()
   t.teardown(() => w.close())
-  const agent = await w.start()
+  const agent = await w.start({ ENABLE_REHEARSAL: 'true' })
   await eventually(() => nodeWatches(w).length === 1, 5000, 'the Node watch open')
   await whileNoWatch(w, () => annotate(w, 'spot-itn'))
   const outcome = await w.first(agent, 'outcome')
@@ -60,7 +60,7 @@ t.test('a watch the server ends is resumed from the last resourceVersion and the
 t.test('after 410 Gone the agent lists the Node again and still sees the annotation', async t => {
   const w = await startWorld()
   t.teardown(() => w.close())
-  const agent = await w.start()
+  const agent = await w.start({ ENABLE_REHEARSAL: 'true' })
   await eventually(() => nodeWatches(w).length === 1, 5000, 'the Node watch open')
   await whileNoWatch(w, async () => {
     await annotate(w, 'spot-itn')
@@ -76,7 +76,7 @@ t.test('a Node watch that cannot be had is retried with backoff, and readiness s
   const w = await startWorld()
   t.teardown(() => w.close())
   const broken = w.kube.injectFault({ verb: 'watch', path: '/api/v1/nodes', status: 503 })
-  const agent = await w.start({}, { nodeWatchStaleAfterMs: 300 })
+  const agent = await w.start({ ENABLE_REHEARSAL: 'true' }, { nodeWatchStaleAfterMs: 300 })
   await eventually(() => broken.hits >= 5, 5000, 'watch retried')
   const at = nodeWatches(w).slice(0, 5).map(r => Date.parse(r.time))
   t.ok(at[4]! - at[3]! > at[1]! - at[0]!, 'the delays grow (the 4th is 4 to 16 times the 1st)')
@@ -94,7 +94,7 @@ t.test('a Node watch that cannot be had is retried with backoff, and readiness s
 t.test('bookmarks move the resourceVersion forward, so a resumed watch skips what it never needed', async t => {
   const w = await startWorld({ kube: { bookmarkIntervalMs: 50 } })
   t.teardown(() => w.close())
-  await w.start()
+  await w.start({ ENABLE_REHEARSAL: 'true' })
   await eventually(() => nodeWatches(w).length === 1, 5000, 'the Node watch open')
   await w.kube.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'unrelated', namespace: 'default' }, data: {} })
   const changedAt = Number(w.kube.cluster.store.resourceVersion)
@@ -111,7 +111,7 @@ t.test('a failing Node list is retried with backoff, then the watch follows it',
   const w = await startWorld()
   t.teardown(() => w.close())
   const failing = w.kube.injectFault({ verb: 'list', path: '/api/v1/nodes', status: 500, count: 2 })
-  const agent = await w.start()
+  const agent = await w.start({ ENABLE_REHEARSAL: 'true' })
   await eventually(() => nodeWatches(w).length === 1, 5000, 'the Node watch open after the list succeeded')
   t.equal(failing.hits, 2)
   t.equal(nodeLists(w).length, 3)

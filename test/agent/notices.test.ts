@@ -1,12 +1,14 @@
 import t from 'tap'
 import {
-  eventIdFor, parseNoticeBody, parseScheduledEvents, parseSpotInstanceAction, parseTargetLifecycleState,
-  NOTICE_KINDS, NOTICE_PATHS
+  earlierDeadline, eventIdFor, parseNoticeBody, parseScheduledEvents, parseSpotInstanceAction, parseTargetLifecycleState,
+  NOTICE_KINDS, NOTICE_PATHS, type Notice
 } from '../../agent/notices.ts'
+
+const instance = { instanceId: 'i-1', bootId: 'b2c5a1e0-0000-4000-8000-000000000001' }
 import { isLabelValue } from '#common/names.ts'
 
 t.test('a spot interruption notice becomes one active notice whose deadline is the action time', async t => {
-  const r = parseSpotInstanceAction('{"action":"terminate","time":"2017-09-18T08:22:00Z"}')
+  const r = parseSpotInstanceAction('{"action":"terminate","time":"2017-09-18T08:22:00Z"}', instance)
   t.ok(r.ok)
   if (!r.ok) return
   t.equal(r.notices.length, 1)
@@ -18,15 +20,29 @@ t.test('a spot interruption notice becomes one active notice whose deadline is t
   t.match(n.detail, /terminate at 2017-09-18T08:22:00.000Z/)
 })
 
-t.test('the same notice gets the same event id on every poll, a different notice another one', async t => {
-  const a = parseSpotInstanceAction('{"action":"terminate","time":"2017-09-18T08:22:00Z"}')
-  const b = parseSpotInstanceAction('{ "time": "2017-09-18T08:22:00Z", "action": "terminate" }')
-  const c = parseSpotInstanceAction('{"action":"stop","time":"2017-09-18T08:22:00Z"}')
-  const d = parseSpotInstanceAction('{"action":"terminate","time":"2017-09-18T08:24:00Z"}')
+t.test('a spot interruption is known by the boot and the action: the same on every poll, whatever its time says', async t => {
+  const a = parseSpotInstanceAction('{"action":"terminate","time":"2017-09-18T08:22:00Z"}', instance)
+  const b = parseSpotInstanceAction('{ "time": "2017-09-18T08:22:00Z", "action": "terminate" }', instance)
+  const moved = parseSpotInstanceAction('{"action":"terminate","time":"2017-09-18T08:24:00Z"}', instance)
+  const stop = parseSpotInstanceAction('{"action":"stop","time":"2017-09-18T08:22:00Z"}', instance)
+  const nextBoot = parseSpotInstanceAction('{"action":"terminate","time":"2017-09-18T08:22:00Z"}', { ...instance, bootId: 'another-boot' })
+  const noBootId = parseSpotInstanceAction('{"action":"terminate","time":"2017-09-18T08:22:00Z"}', { instanceId: 'i-1' })
+  const otherInstance = parseSpotInstanceAction('{"action":"terminate","time":"2017-09-18T08:22:00Z"}', { instanceId: 'i-2' })
   const id = (r: typeof a): string => r.ok ? r.notices[0]!.eventId : 'error'
   t.equal(id(a), id(b))
-  t.not(id(a), id(c))
-  t.not(id(a), id(d))
+  t.equal(id(a), id(moved), 'a later time on the next poll is the same interruption')
+  t.not(id(a), id(stop), 'another action is another event')
+  t.not(id(a), id(nextBoot), 'after a stop and start, a new interruption is a new event')
+  t.not(id(noBootId), id(otherInstance), 'without a boot id, the instance id tells instances apart')
+  t.equal(moved.ok && moved.notices[0]!.deadline, Date.parse('2017-09-18T08:24:00Z'), 'each sighting keeps its own time as the deadline')
+})
+
+t.test('of two sightings, the earlier deadline is kept', async t => {
+  const n = (deadline?: number): Notice => ({ kind: 'spot-itn', eventId: 'itn-1', state: 'active', detail: '', ...(deadline === undefined ? {} : { deadline }) })
+  t.equal(earlierDeadline(n(5), n(7)).deadline, 5)
+  t.equal(earlierDeadline(n(7), n(5)).deadline, 5)
+  t.equal(earlierDeadline(n(), n(5)).deadline, 5)
+  t.equal(earlierDeadline(n(5), n()).deadline, 5)
 })
 
 const garbage: Array<[typeof NOTICE_KINDS[number], string, RegExp]> = [
@@ -48,7 +64,7 @@ const garbage: Array<[typeof NOTICE_KINDS[number], string, RegExp]> = [
 
 t.test('bodies that do not mean what AWS documents are parse errors naming the problem', async t => {
   for (const [kind, body, problem] of garbage) {
-    const r = parseNoticeBody(kind, body, 'i-1')
+    const r = parseNoticeBody(kind, body, instance)
     t.notOk(r.ok, `${kind}: ${body}`)
     if (r.ok) continue
     t.equal(r.error.kind, kind)
@@ -58,13 +74,13 @@ t.test('bodies that do not mean what AWS documents are parse errors naming the p
 })
 
 t.test('a long garbage body is cut short in the error', async t => {
-  const r = parseNoticeBody('spot-itn', 'x'.repeat(500), 'i-1')
+  const r = parseNoticeBody('spot-itn', 'x'.repeat(500), instance)
   t.notOk(r.ok)
   if (!r.ok) t.ok(r.error.excerpt.length <= 121)
 })
 
 t.test('a rebalance recommendation has no deadline and an id from its notice time', async t => {
-  const a = parseNoticeBody('rebalance-recommendation', '{"noticeTime":"2020-10-27T08:22:00Z"}', 'i-1')
+  const a = parseNoticeBody('rebalance-recommendation', '{"noticeTime":"2020-10-27T08:22:00Z"}', instance)
   t.ok(a.ok)
   if (!a.ok) return
   t.equal(a.notices[0]!.deadline, undefined)

@@ -41,6 +41,7 @@ t.test('drain options carry the notice deadline, the grace settings, the own pod
     ignoreDaemonSets: false, deleteLocalData: false, podTerminationGracePeriod: 10, ownPod: { namespace: 'spot-handler', name: 'agent-x' }, deadline: undefined, noDeadlineBudgetMs: 60_000, safetyMarginMs: 2000, deleteAtDeadline: false
   })
   t.equal(drainOptionsFor(rebalance, agentConfig({ DELETE_AT_DEADLINE: 'rebalance-recommendation' })).deleteAtDeadline, true)
+  t.equal(drainOptionsFor({ ...spot, rehearsal: true }, agentConfig({})).deleteAtDeadline, false, 'a rehearsal never deletes a pod its budget protects')
 })
 
 t.test('an event is handled once undone, or drained with its notification sent or none to send; a rehearsal never until it put the node back', async t => {

@@ -17,6 +17,12 @@ export interface SpotInterruptionRequest {
   afterMs?: number
   /** The action time in the notice; default: when the notice appears + 2 minutes. */
   time?: Date
+  /**
+   * Like the amazon-ec2-metadata-mock NTH's docs test with: the time in the
+   * notice is the moment of reading + 2 minutes, on every read (real EC2
+   * keeps it fixed). Default false.
+   */
+  moving?: boolean
 }
 
 /** A spot interruption notice and the moment it becomes visible. */
@@ -24,6 +30,8 @@ export interface SpotInterruption {
   action: SpotAction
   visibleAt: number
   time: Date
+  /** The time moves with every read (see SpotInterruptionRequest.moving). */
+  moving: boolean
 }
 
 function requireValidDate (what: string, d: Date): Date {
@@ -51,7 +59,7 @@ export class Scenario {
     const afterMs = o.afterMs ?? 0
     if (!Number.isFinite(afterMs) || afterMs < 0) throw new Error(`afterMs must be a non-negative number of milliseconds, got ${afterMs}`)
     const visibleAt = this.#now() + afterMs
-    this.#spot = { action: o.action ?? 'terminate', visibleAt, time: requireValidDate('time', o.time ?? new Date(visibleAt + SPOT_NOTICE_LEAD_MS)) }
+    this.#spot = { action: o.action ?? 'terminate', visibleAt, time: requireValidDate('time', o.time ?? new Date(visibleAt + SPOT_NOTICE_LEAD_MS)), moving: o.moving === true }
   }
 
   /** Removes the spot interruption notice (posted or pending). */
@@ -61,7 +69,9 @@ export class Scenario {
 
   /** The spot notice if it is visible now. */
   visibleSpotInterruption (): SpotInterruption | undefined {
-    return this.#spot !== undefined && this.#now() >= this.#spot.visibleAt ? this.#spot : undefined
+    const spot = this.#spot
+    if (spot === undefined || this.#now() < spot.visibleAt) return undefined
+    return spot.moving ? { ...spot, time: new Date(this.#now() + SPOT_NOTICE_LEAD_MS) } : spot
   }
 
   /** Posts a rebalance recommendation (noticeTime defaults to now). */
