@@ -10,6 +10,7 @@
  */
 import type { V1Node } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
+import { statusOf } from '#common/kube-status.ts'
 import type { AgentConfig } from './config.ts'
 import { drainNode, summarizeDrain, type DrainReport } from './drain.ts'
 import type { NodeMetadata } from './imds.ts'
@@ -94,15 +95,31 @@ export function eventLogger (ctx: ActionContext, event: { eventId: string, kind:
   return ctx.logger.child({ eventId: event.eventId, kind: event.kind, node: ctx.client.nodeName })
 }
 
-/** Records a Kubernetes Event on the Node when enabled; a failure is logged and counted, never thrown. */
-async function recordKubeEvent (ctx: ActionContext, log: Logger, node: V1Node | undefined, event: KubeEventInput): Promise<void> {
+/** Waits between the tries of recording a Kubernetes Event. */
+const EVENT_RETRY_DELAYS_MS = [250, 1000, 3000]
+
+/**
+ * Records a Kubernetes Event on the Node when enabled, retrying a few times
+ * when the API server fails (5xx, 429, no answer) rather than refuses (4xx);
+ * a failure is logged and counted, never thrown.
+ */
+export async function recordKubeEvent (ctx: ActionContext, log: Logger, node: V1Node | undefined, event: KubeEventInput): Promise<void> {
   if (!ctx.config.emitKubernetesEvents) return
-  try {
-    await ctx.client.createKubeEvent(node, event)
-    ctx.metrics.actions.inc({ action: 'event', result: 'ok' })
-  } catch (err) {
-    ctx.metrics.actions.inc({ action: 'event', result: 'error' })
-    log.warn({ err }, 'could not record the Kubernetes event; carrying on')
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await ctx.client.createKubeEvent(node, event)
+      ctx.metrics.actions.inc({ action: 'event', result: 'ok' })
+      return
+    } catch (err) {
+      const status = statusOf((err as Error).cause)
+      const retryable = status === undefined || status === 429 || status >= 500
+      if (!retryable || attempt >= EVENT_RETRY_DELAYS_MS.length || ctx.signal.aborted) {
+        ctx.metrics.actions.inc({ action: 'event', result: 'error' })
+        log.warn({ err, reason: event.reason, attempts: attempt + 1 }, 'could not record the Kubernetes event; carrying on')
+        return
+      }
+      await ctx.sleep(EVENT_RETRY_DELAYS_MS[attempt]!)
+    }
   }
 }
 

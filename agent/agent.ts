@@ -10,18 +10,20 @@ import { EventEmitter } from 'node:events'
 import { readFile } from 'node:fs/promises'
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
+import { listenError } from '#common/listen.ts'
 import { buildOpsServer, type OpsServer } from '#common/ops-server.ts'
+import { optionName } from '#common/options.ts'
 import type { Registry } from '#common/metrics.ts'
-import { actOnNotice, eventLogger, undoInterruption, EVENT_REASONS, type ActionContext, type ActOutcome } from './actions.ts'
-import type { AgentConfig } from './config.ts'
-import { EventDispatcher, type Job, type JobEnd } from './event-store.ts'
+import { actOnNotice, eventLogger, recordKubeEvent, undoInterruption, EVENT_REASONS, type ActionContext, type ActOutcome } from './actions.ts'
+import { AGENT_OPTIONS, type AgentConfig } from './config.ts'
+import { EventDispatcher, UNPARSEABLE_EVENT_INTERVAL_MS, type Job, type JobEnd } from './event-store.ts'
 import { fillNodeMetadata, ImdsClient, unknownMetadata, type NodeMetadata } from './imds.ts'
 import { NodeClient } from './kube.ts'
 import { createAgentMetrics, type AgentMetrics } from './metrics.ts'
 import { startImdsMonitor, startNodeMonitor, type ImdsMonitor, type NodeMonitor } from './monitors.ts'
 import type { Notice, NoticeKind, NoticeParseError } from './notices.ts'
 import { loadTemplate } from './notify.ts'
-import { monitoredKinds, readinessProblem } from './policy.ts'
+import { imdsStaleAfterMs, monitoredKinds, readinessProblem } from './policy.ts'
 import { createApiGate } from './rate-limit.ts'
 
 /** What the agent is built from besides its configuration. */
@@ -31,16 +33,12 @@ export interface AgentDeps {
   /** Metrics registry (a fresh one with process metrics by default). */
   registry?: Registry
   now?: () => number
-  /** Per-request IMDS timeout (default 2 s). */
-  imdsTimeoutMs?: number
   /** First IMDS retry backoff step (default 100 ms). */
   imdsBackoffBaseMs?: number
   /** First reconnect delay of the Kubernetes watches (default 500 ms). */
   watchBackoffBaseMs?: number
   /** How long the Node watch may be down before the agent reports not ready (default 60 s). */
   nodeWatchStaleAfterMs?: number
-  /** Address the ops servers listen on (default 0.0.0.0). */
-  opsHost?: string
   /** Where the agent reports its activity (a new emitter by default); pass one to listen from the very start. */
   activity?: EventEmitter<AgentActivity>
   /** The machine's boot id (default /proc/sys/kernel/random/boot_id). */
@@ -120,7 +118,7 @@ export async function startAgent (config: AgentConfig, deps: AgentDeps): Promise
     logger: logger.child({ component: 'imds' }),
     now,
     sleep,
-    timeoutMs: deps.imdsTimeoutMs,
+    timeoutMs: config.metadataTimeout,
     backoffBaseMs: deps.imdsBackoffBaseMs,
     onError: (path, reason) => metrics.imdsErrors.inc({ path, reason })
   })
@@ -135,19 +133,14 @@ export async function startAgent (config: AgentConfig, deps: AgentDeps): Promise
 
   const imdsMonitors: ImdsMonitor[] = []
   let nodeMonitor: NodeMonitor | undefined
-  const lastImdsSuccess = (): number | undefined => {
-    const times = imdsMonitors.map(m => m.lastSuccess()).filter(t => t !== undefined)
-    return times.length === 0 ? undefined : Math.max(...times)
-  }
   const notReadyReason = (): string | undefined => readinessProblem({
     now: now(),
-    monitoringImds: monitoredKinds(config).length > 0,
-    lastImdsSuccess: lastImdsSuccess(),
-    imdsStaleAfterMs: Math.max(30_000, config.pollInterval * 5),
+    imdsMonitors: imdsMonitors.map(m => ({ kind: m.kind, lastSuccess: m.lastSuccess() })),
+    imdsStaleAfterMs: imdsStaleAfterMs(config),
     nodeWatchDownSince: nodeMonitor?.downSince(),
     nodeWatchStaleAfterMs: deps.nodeWatchStaleAfterMs ?? 60_000
   })
-  const servers = await startOpsServers(config, metrics.registry, notReadyReason, () => stopping.signal.aborted ? 'stopping' : undefined, deps.opsHost ?? '0.0.0.0')
+  const servers = await startOpsServers(config, metrics.registry, notReadyReason, () => stopping.signal.aborted ? 'stopping' : undefined)
   // Nothing waits for the instance metadata: it is filled in as IMDS answers.
   const metadata = unknownMetadata()
   const metadataFilled = fillNodeMetadata(imds, metadata, { sleep, logger: logger.child({ component: 'imds' }), signal: stopping.signal, firstDelayMs: deps.metadataRetryMs })
@@ -156,13 +149,13 @@ export async function startAgent (config: AgentConfig, deps: AgentDeps): Promise
   const ctx: ActionContext = { config, client, metadata, metrics, logger, template, now, sleep, signal: stopping.signal }
   const dispatcher = new EventDispatcher({
     run: job => runJob(job, ctx, activity),
-    unparseable: (kind, error, news) => {
+    unparseable: (kind, error, verdict) => {
       activity.emit('unparseable', { kind, error })
-      if (!news || !config.emitKubernetesEvents || config.dryRun) return
-      client.createKubeEvent(undefined, { reason: 'UnparseableNotice', message: `${EVENT_REASONS[kind]}: ${error.message}`, type: 'Warning' })
-        .catch(err => logger.warn({ err }, 'could not record the unparseable-notice event'))
+      if (!verdict.report || !config.emitKubernetesEvents || config.dryRun) return
+      const more = verdict.suppressed > 0 ? ` (and ${verdict.suppressed} more unparseable bodies in the last ${UNPARSEABLE_EVENT_INTERVAL_MS / 60_000} minutes)` : ''
+      void recordKubeEvent(ctx, logger, undefined, { reason: 'UnparseableNotice', message: `${EVENT_REASONS[kind]}: ${error.message}${more}`, type: 'Warning' })
     }
-  })
+  }, now)
   for (const kind of monitoredKinds(config)) {
     imdsMonitors.push(startImdsMonitor(kind, { imds, instance: () => ({ instanceId: metadata.instanceId, bootId }), intervalMs: config.pollInterval, logger: logger.child({ component: 'monitor', kind }), metrics, now, sink: dispatcher }))
   }
@@ -218,18 +211,25 @@ async function runJob (job: Job, ctx: ActionContext, activity: EventEmitter<Agen
   }
 }
 
-/** Starts the probes and metrics servers (one server when they share a port). */
-async function startOpsServers (config: AgentConfig, registry: Registry, notReadyReason: () => string | undefined, unhealthyReason: () => string | undefined, host: string): Promise<{ apps: OpsServer[], urls: RunningAgent['opsUrls'] }> {
+/** Starts the probes and metrics servers (one server when they share a port); a port that cannot be had is a ConfigError naming its setting. */
+async function startOpsServers (config: AgentConfig, registry: Registry, notReadyReason: () => string | undefined, unhealthyReason: () => string | undefined): Promise<{ apps: OpsServer[], urls: RunningAgent['opsUrls'] }> {
   const wanted = new Map<number, Array<'probes' | 'metrics'>>()
   if (config.enableProbesServer) wanted.set(config.probesServerPort, ['probes'])
   if (config.enablePrometheusServer) wanted.set(config.prometheusServerPort, [...(wanted.get(config.prometheusServerPort) ?? []), 'metrics'])
   const apps: OpsServer[] = []
   const urls: RunningAgent['opsUrls'] = {}
-  for (const [port, roles] of wanted) {
-    const app = buildOpsServer({ registry, notReadyReason, unhealthyReason })
-    const address = await app.listen({ port, host })
-    apps.push(app)
-    for (const role of roles) urls[role] = address
+  const host = config.listenAddress
+  try {
+    for (const [port, roles] of wanted) {
+      const app = buildOpsServer({ registry, notReadyReason, unhealthyReason })
+      const setting = optionName(AGENT_OPTIONS[roles[0] === 'probes' ? 'probesServerPort' : 'prometheusServerPort'])
+      const address = await app.listen({ port, host }).catch(err => { throw listenError(err, { host, port, setting }) })
+      apps.push(app)
+      for (const role of roles) urls[role] = address
+    }
+  } catch (err) {
+    await Promise.all(apps.map(a => a.close()))
+    throw err
   }
   return { apps, urls }
 }

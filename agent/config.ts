@@ -5,7 +5,7 @@
  * documented in the help text; `--help` prints them all.
  */
 import {
-  ConfigError, boolean, duration, integer, decimal, list, oneOf, option, optional, port, text,
+  ConfigError, boolean, duration, integer, decimal, ipAddress, list, oneOf, option, optional, port, text,
   type OptionValues
 } from '#common/options.ts'
 import { LOG_LEVELS } from '#common/logger.ts'
@@ -70,6 +70,7 @@ export const AGENT_OPTIONS = {
   ignoreDaemonSets: option({ flag: 'ignore-daemon-sets', env: 'IGNORE_DAEMON_SETS', default: true, help: 'Leave DaemonSet-owned pods running (their controller would put them back anyway).', parse: boolean }),
   podTerminationGracePeriod: option({ flag: 'pod-termination-grace-period', env: 'POD_TERMINATION_GRACE_PERIOD', default: -1, help: 'Grace period in seconds given to each evicted pod; -1 uses the pod\'s own. Always bounded by the time left before the deadline minus DEADLINE_SAFETY_MARGIN.', parse: integer(-1, 86400) }),
   nodeTerminationGracePeriod: option({ flag: 'node-termination-grace-period', env: 'NODE_TERMINATION_GRACE_PERIOD', default: 120, help: 'Seconds a drain may take for notices without a deadline (rebalance, ASG lifecycle, rehearsal without one).', parse: integer(1, 86400) }),
+  metadataTimeout: option({ flag: 'metadata-timeout', env: 'METADATA_TIMEOUT', default: 2000, shownDefault: '2s', help: 'How long one IMDS request may take (a notice served slower is not seen; readiness says so).', parse: duration('s') }),
   metadataTries: option({ flag: 'metadata-tries', env: 'METADATA_TRIES', default: 3, help: 'Attempts per IMDS request on transport errors and 5xx (exponential backoff with jitter between them).', parse: integer(1, 20) }),
   webhookUrl: option({ flag: 'webhook-url', env: 'WEBHOOK_URL', default: undefined as string | undefined, shownDefault: 'unset', secret: true, help: 'POST a notification here after each event (Slack-compatible by default); empty disables notifications.', parse: optional(url) }),
   webhookHeaders: option({ flag: 'webhook-headers', env: 'WEBHOOK_HEADERS', default: {} as Record<string, string>, secret: true, help: 'Extra HTTP headers for the notification, as a JSON object.', parse: headersObject }),
@@ -86,6 +87,7 @@ export const AGENT_OPTIONS = {
   kubeApiQps: option({ flag: 'kube-api-qps', env: 'KUBE_API_QPS', default: 50, help: 'Sustained Kubernetes API requests per second during a drain.', parse: decimal(0.1, 10000) }),
   kubeApiBurst: option({ flag: 'kube-api-burst', env: 'KUBE_API_BURST', default: 100, help: 'Kubernetes API request burst during a drain.', parse: integer(1, 100000) }),
   // --- our own ---
+  listenAddress: option({ flag: 'listen-address', env: 'LISTEN_ADDRESS', default: '0.0.0.0', help: 'Address the probes and metrics servers bind to (an IP address; 127.0.0.1 keeps them on the node).', parse: ipAddress }),
   pollInterval: option({ flag: 'poll-interval', env: 'POLL_INTERVAL', default: 2000, shownDefault: '2s', help: 'How often each notice kind is polled on IMDS (e.g. 500ms, 2s; a bare number is seconds).', parse: duration('s') }),
   rebalanceUncordonAfter: option({ flag: 'rebalance-uncordon-after', env: 'REBALANCE_UNCORDON_AFTER', default: undefined as number | undefined, shownDefault: 'off', help: 'Undo a rebalance cordon when no interruption notice followed within this time (e.g. 30m); empty keeps the node cordoned.', parse: optional(duration('s')) }),
   enableRehearsal: option({ flag: 'enable-rehearsal', env: 'ENABLE_REHEARSAL', default: false, help: 'Act on the Node annotation spot-handler.io/rehearse=<kind> as if IMDS had posted that notice now with a two-minute deadline (pods a budget protects are never deleted in a rehearsal). Off by default: once on, anyone who may patch Nodes can drain one.', parse: boolean }),
@@ -107,6 +109,7 @@ export function checkAgentConfig (config: AgentConfig): AgentConfig {
     throw new ConfigError(`${name('webhookTemplate')} and ${name('webhookTemplateFile')} are mutually exclusive`)
   }
   if (config.pollInterval < 10) throw new ConfigError(`${name('pollInterval')} must be at least 10ms`)
+  if (config.metadataTimeout < 10) throw new ConfigError(`${name('metadataTimeout')} must be at least 10ms`)
   if ((config.podName === '') !== (config.podNamespace === '')) {
     throw new ConfigError(`${name('podName')} and ${name('podNamespace')} must be set together`)
   }

@@ -30,6 +30,16 @@ export type Job = ActJob | UndoJob
 /** How a job ended: finished (nothing left to do), failed (try again when seen again), handed over (the agent is stopping). */
 export type JobEnd = 'finished' | 'failed' | 'handed-over'
 
+/** How often unparseable bodies of one kind may become a Kubernetes Event. */
+export const UNPARSEABLE_EVENT_INTERVAL_MS = 10 * 60_000
+
+/** Whether an unparseable body gets reported as a Kubernetes Event, and how many were left unreported before it. */
+export interface UnparseableVerdict {
+  report: boolean
+  /** Unparseable bodies of the kind not reported since the last report. */
+  suppressed: number
+}
+
 /** What the store knows about one event. */
 interface Entry {
   /** The event as first seen, with the earliest deadline seen since. */
@@ -45,7 +55,7 @@ interface Entry {
 /** The pure bookkeeping of interruption events. */
 export class EventStore {
   readonly #entries = new Map<string, Entry>()
-  readonly #lastGarbage = new Map<NoticeKind, string>()
+  readonly #garbage = new Map<NoticeKind, { reportedAt: number, suppressed: number }>()
   #closed = false
 
   #entry (eventId: string): Entry {
@@ -99,11 +109,20 @@ export class EventStore {
     return next === undefined ? [] : [next]
   }
 
-  /** Whether an unparseable body is news worth a Kubernetes Event (the same garbage twice in a row is not). */
-  garbageSeen (kind: NoticeKind, excerpt: string): boolean {
-    if (this.#lastGarbage.get(kind) === excerpt) return false
-    this.#lastGarbage.set(kind, excerpt)
-    return true
+  /**
+   * An unparseable body of `kind` at `now`: reported as a Kubernetes Event at
+   * most once per UNPARSEABLE_EVENT_INTERVAL_MS per kind, with the count of the
+   * ones left out, however the garbage varies (alternating bodies were one
+   * Event per poll, 43,000 a day).
+   */
+  unparseableSeen (kind: NoticeKind, now: number): UnparseableVerdict {
+    const last = this.#garbage.get(kind)
+    if (last !== undefined && now - last.reportedAt < UNPARSEABLE_EVENT_INTERVAL_MS) {
+      last.suppressed++
+      return { report: false, suppressed: last.suppressed }
+    }
+    this.#garbage.set(kind, { reportedAt: now, suppressed: 0 })
+    return { report: true, suppressed: last?.suppressed ?? 0 }
   }
 
   /** The jobs running now. */
@@ -130,8 +149,8 @@ export interface NoticeSink {
 /** What the dispatcher runs the store's jobs with. */
 export interface JobRunner {
   run (job: Job): Promise<JobEnd>
-  /** Reports an unparseable body; `news` is false for a repeat of the last one. */
-  unparseable (kind: NoticeKind, error: NoticeParseError, news: boolean): void
+  /** Reports an unparseable body, and whether it gets a Kubernetes Event. */
+  unparseable (kind: NoticeKind, error: NoticeParseError, verdict: UnparseableVerdict): void
 }
 
 /** The store's shell: takes reports from the sources, runs the jobs the store hands out, and waits for them on close. */
@@ -139,9 +158,11 @@ export class EventDispatcher implements NoticeSink {
   readonly #store = new EventStore()
   readonly #inFlight = new Set<Promise<void>>()
   readonly #runner: JobRunner
+  readonly #now: () => number
 
-  constructor (runner: JobRunner) {
+  constructor (runner: JobRunner, now: () => number = Date.now) {
     this.#runner = runner
+    this.#now = now
   }
 
   notice (notice: Notice): void { this.#start(this.#store.noticeSeen(notice)) }
@@ -149,7 +170,7 @@ export class EventDispatcher implements NoticeSink {
   undo (undo: UndoJob): void { this.#start(this.#store.undoAsked(undo)) }
 
   unparseable (kind: NoticeKind, error: NoticeParseError): void {
-    this.#runner.unparseable(kind, error, this.#store.garbageSeen(kind, error.excerpt))
+    this.#runner.unparseable(kind, error, this.#store.unparseableSeen(kind, this.#now()))
   }
 
   #start (job: Job | undefined): void {

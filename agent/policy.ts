@@ -56,14 +56,29 @@ export function isHandled (record: InterruptionRecord | undefined, notice: Notic
   return record.drained !== undefined && notifiedOrNothingToSend && notice.rehearsal !== true
 }
 
+/**
+ * How long an IMDS monitor may go without a successful poll before the agent
+ * is not ready: three poll intervals, and at least one whole poll with all
+ * its tries timing out (a notice served slower than METADATA_TIMEOUT is never
+ * seen, so that must show).
+ */
+export function imdsStaleAfterMs (config: Pick<AgentConfig, 'pollInterval' | 'metadataTimeout' | 'metadataTries'>): number {
+  return Math.max(3 * config.pollInterval, config.pollInterval + config.metadataTries * config.metadataTimeout)
+}
+
+/** An IMDS monitor as readiness sees it. */
+export interface MonitorHealth {
+  /** The notice kind it polls. */
+  kind: NoticeKind
+  /** When a poll last succeeded (ms since epoch), undefined when none has. */
+  lastSuccess: number | undefined
+}
+
 /** What readiness is judged on. */
 export interface ReadinessInput {
   now: number
-  /** Whether any IMDS monitor runs. */
-  monitoringImds: boolean
-  /** When an IMDS poll last succeeded (ms since epoch), undefined when none has. */
-  lastImdsSuccess: number | undefined
-  /** How long without a successful poll is too long. */
+  imdsMonitors: readonly MonitorHealth[]
+  /** How long without a successful poll is too long (imdsStaleAfterMs). */
   imdsStaleAfterMs: number
   /** Since when the Node watch has been down, undefined while it is up. */
   nodeWatchDownSince: number | undefined
@@ -71,10 +86,11 @@ export interface ReadinessInput {
   nodeWatchStaleAfterMs: number
 }
 
-/** Why the agent is not ready, or undefined when it is. */
+/** Why the agent is not ready, or undefined when it is: the first IMDS monitor that is stale, else a Node watch down for long. */
 export function readinessProblem (r: ReadinessInput): string | undefined {
-  if (r.monitoringImds && r.now - (r.lastImdsSuccess ?? 0) > r.imdsStaleAfterMs) {
-    return r.lastImdsSuccess === undefined ? 'no successful IMDS poll yet' : `no successful IMDS poll for ${Math.round((r.now - r.lastImdsSuccess) / 1000)}s`
+  for (const m of r.imdsMonitors) {
+    if (m.lastSuccess === undefined) return `no successful IMDS poll yet (${m.kind})`
+    if (r.now - m.lastSuccess > r.imdsStaleAfterMs) return `no successful IMDS poll for ${Math.round((r.now - m.lastSuccess) / 1000)}s (${m.kind}; each request may take --metadata-timeout)`
   }
   if (r.nodeWatchDownSince !== undefined && r.now - r.nodeWatchDownSince > r.nodeWatchStaleAfterMs) {
     return `no watch on the Node for ${Math.round((r.now - r.nodeWatchDownSince) / 1000)}s (rehearsals and reboots go unnoticed)`

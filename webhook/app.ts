@@ -7,7 +7,8 @@ import type { AddressInfo } from 'node:net'
 import { createLogger, type Logger } from '#common/logger.ts'
 import { createRegistry, type Registry } from '#common/metrics.ts'
 import { buildOpsServer } from '#common/ops-server.ts'
-import { loggable } from '#common/options.ts'
+import { listenError } from '#common/listen.ts'
+import { loggable, optionName } from '#common/options.ts'
 import Fastify, { LogController } from 'fastify'
 import { createWebhookMetrics } from './metrics.ts'
 import { WEBHOOK_OPTIONS, WEBHOOK_PROGRAM, type WebhookOptionValues } from './options.ts'
@@ -71,9 +72,10 @@ export async function startWebhook (values: WebhookOptionValues, start: StartOpt
       return app.certificates.current === undefined ? `no valid tls.crt/tls.key loaded from ${values.certDir} yet` : undefined
     }
   })
+  const host = values.listenAddress
   try {
-    await app.listen({ port: values.port, host: values.listenAddress })
-    await ops.listen({ port: values.metricsPort, host: values.listenAddress })
+    await app.listen({ port: values.port, host }).catch(err => { throw listenError(err, { host, port: values.port, setting: optionName(WEBHOOK_OPTIONS.port) }) })
+    await ops.listen({ port: values.metricsPort, host }).catch(err => { throw listenError(err, { host, port: values.metricsPort, setting: optionName(WEBHOOK_OPTIONS.metricsPort) }) })
   } catch (err) {
     await Promise.allSettled([app.close(), ops.close()])
     throw err

@@ -3,7 +3,7 @@
  */
 import { LOG_LEVELS } from '#common/logger.ts'
 import { isLabelValue, labelKeyProblem } from '#common/names.ts'
-import { duration, keyValues, list, nonEmpty, oneOf, option, port, type OptionValues, type Parser } from '#common/options.ts'
+import { duration, ipAddress, keyValues, list, nonEmpty, oneOf, option, port, type OptionValues, type Parser } from '#common/options.ts'
 import { DEFAULT_HANDLER_IMAGES, DEFAULT_HANDLER_LABEL_KEYS, DEFAULT_HANDLER_NAMES } from './policy.ts'
 
 /** Program name used in `--help`, logs and error messages. */
@@ -34,7 +34,7 @@ const nonEmptyList: Parser<string[]> = raw => {
 /** The options of `spot-webhook`. */
 export const WEBHOOK_OPTIONS = {
   port: option({ flag: 'port', env: 'WEBHOOK_PORT', default: 8443, help: 'HTTPS port of POST /mutate (0 picks a free port).', parse: port }),
-  listenAddress: option({ flag: 'listen-address', env: 'LISTEN_ADDRESS', default: '0.0.0.0', help: 'Address both ports bind to.', parse: nonEmpty }),
+  listenAddress: option({ flag: 'listen-address', env: 'LISTEN_ADDRESS', default: '0.0.0.0', help: 'Address both ports bind to (an IP address).', parse: ipAddress }),
   certDir: option({ flag: 'cert-dir', env: 'CERT_DIR', default: '/etc/spot-webhook/tls', help: 'Directory holding tls.crt and tls.key (a mounted TLS Secret); re-read when its files change.', parse: nonEmpty }),
   metricsPort: option({ flag: 'metrics-port', env: 'METRICS_PORT', default: 8080, help: 'Plain HTTP port of /healthz, /readyz and /metrics.', parse: port }),
   nodeSelector: option({ flag: 'node-selector', env: 'NODE_SELECTOR', default: { lifecycle: 'Ec2Spot' } as Record<string, string>, help: 'Labels merged into the nodeSelector of handler DaemonSets (k=v,...).', parse: labelMap }),

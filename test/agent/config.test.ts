@@ -62,6 +62,8 @@ const bad: Array<[Record<string, string>, RegExp]> = [
   [{ DELETE_AT_DEADLINE: 'spot-itn,meteor' }, /DELETE_AT_DEADLINE.*meteor/],
   [{ POD_NAME: 'a' }, /POD_NAME.*POD_NAMESPACE/],
   [{ METADATA_TRIES: '0' }, /METADATA_TRIES/],
+  [{ LISTEN_ADDRESS: 'not an address' }, /invalid value "not an address" for --listen-address \(LISTEN_ADDRESS\): expected an IP address/],
+  [{ METADATA_TIMEOUT: '1ms' }, /METADATA_TIMEOUT.*at least/],
   [{ KUBE_API_QPS: '0' }, /KUBE_API_QPS/]
 ]
 

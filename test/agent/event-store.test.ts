@@ -37,9 +37,14 @@ for (const row of rows) {
   })
 }
 
-t.test('the same garbage twice in a row is not news; other garbage is', async t => {
+t.test('unparseable bodies become an Event at most once per kind per ten minutes, the next one counting those left out', async t => {
   const s = new EventStore()
-  t.same([s.garbageSeen('spot-itn', 'a'), s.garbageSeen('spot-itn', 'a'), s.garbageSeen('scheduled-maintenance', 'a'), s.garbageSeen('spot-itn', 'b')], [true, false, true, true])
+  const minute = 60_000
+  t.same([0, 1, 2].map(i => s.unparseableSeen('spot-itn', i * 1000)), [{ report: true, suppressed: 0 }, { report: false, suppressed: 1 }, { report: false, suppressed: 2 }])
+  t.same(s.unparseableSeen('scheduled-maintenance', 3000), { report: true, suppressed: 0 }, 'each kind on its own')
+  t.same(s.unparseableSeen('spot-itn', 10 * minute - 1), { report: false, suppressed: 3 })
+  t.same(s.unparseableSeen('spot-itn', 10 * minute), { report: true, suppressed: 3 }, 'after ten minutes, one Event with the count')
+  t.same(s.unparseableSeen('spot-itn', 10 * minute + 1), { report: false, suppressed: 1 })
 })
 
 t.test('the running jobs are listed', async t => {
@@ -54,14 +59,15 @@ t.test('the dispatcher runs jobs, starts a held undo after the action, and close
   let release = (): void => {}
   const gate = new Promise<void>(resolve => { release = resolve })
   const unparseable: boolean[] = []
+  let clock = 0
   const d = new EventDispatcher({
     run: async (job): Promise<JobEnd> => {
       ran.push(job.type === 'act' ? `act ${job.notice.eventId}` : `undo ${job.eventId} ${job.why}`)
       if (job.type === 'act') await gate
       return 'finished'
     },
-    unparseable: (_kind, _error, news) => { unparseable.push(news) }
-  })
+    unparseable: (_kind, _error, verdict) => { unparseable.push(verdict.report) }
+  }, () => clock)
   d.notice(maintenance)
   d.notice({ ...maintenance, state: 'canceled' })
   d.notice(maintenance)
@@ -73,8 +79,11 @@ t.test('the dispatcher runs jobs, starts a held undo after the action, and close
   t.same(ran, ['act ev-1'], 'closed: neither the held undo nor a new notice started')
   const error = new NoticeParseError('spot-itn', 'not JSON', 'garbage')
   d.unparseable('spot-itn', error)
+  clock = 1000
   d.unparseable('spot-itn', error)
-  t.same(unparseable, [true, false])
+  clock = 600_000
+  d.unparseable('spot-itn', error)
+  t.same(unparseable, [true, false, true], 'reports at the dispatcher\'s clock')
 })
 
 t.test('a runner that throws counts as a failure: the notice is retried when seen again', async t => {

@@ -50,3 +50,69 @@ t.test('an IMDS outage at start-up blocks nothing: polling starts at once and th
   t.equal((await w.first(agent, 'outcome')).outcome, 'done')
   t.match(w.kube.list('Event', { namespace: 'default' }).find(e => e.reason === 'SpotInterruption')?.message, /instance i-0123456789abcdef0 \(m5.large, eu-west-1a\)/, 'the Event names the instance')
 })
+
+t.test('IMDS slower than METADATA_TIMEOUT: readiness names the monitor within a few intervals; a longer timeout sees the notice', async t => {
+  const w = await startWorld()
+  t.teardown(() => w.close())
+  await withPods(w, 2)
+  w.imds.injectFault({ path: '/latest/meta-data/spot/instance-action', kind: 'latency', ms: 800 })
+  w.imds.postSpotInterruption()
+  const slow = await w.start({ METADATA_TIMEOUT: '300ms', METADATA_TRIES: '1' })
+  const notReady = await eventually(async () => {
+    const r = await fetch(`${slow.opsUrls.probes}/readyz`)
+    return r.status === 503 ? await r.text() : undefined
+  }, 5000, 'not ready')
+  t.match(notReady, /no successful IMDS poll (yet|for \d+s) \(spot-itn/)
+  t.equal(w.node().spec?.unschedulable, undefined, 'the notice was not seen')
+  await slow.stop()
+  const patient = await w.start({ METADATA_TIMEOUT: '2s' })
+  t.equal((await w.first(patient, 'outcome')).outcome, 'done', 'with a longer timeout the notice is seen and handled')
+  t.equal((await fetch(`${patient.opsUrls.probes}/readyz`)).status, 200)
+})
+
+t.test('the probes and metrics servers bind to LISTEN_ADDRESS; a port in use stops start-up naming the setting', async t => {
+  const w = await startWorld()
+  t.teardown(() => w.close())
+  const agent = await w.start()
+  t.match(agent.opsUrls.probes, /^http:\/\/127\.0\.0\.1:\d+$/)
+  const taken = Number(new URL(agent.opsUrls.metrics!).port)
+  await t.rejects(w.start({ PROMETHEUS_SERVER_PORT: String(taken), PROBES_SERVER_PORT: '0' }), { name: 'ConfigError', message: `cannot listen on 127.0.0.1:${taken} (--prometheus-server-port (PROMETHEUS_SERVER_PORT)): the port is in use by another program (on the host network, another agent or the AWS Node Termination Handler?) (EADDRINUSE)` })
+})
+
+t.test('alternating unparseable bodies make one Warning Event, not one per poll', async t => {
+  const w = await startWorld()
+  t.teardown(() => w.close())
+  const agent = await w.start()
+  const seen: unknown[] = []
+  agent.activity.on('unparseable', e => seen.push(e))
+  w.imds.postSpotInterruption()
+  for (let i = 0; i < 5; i++) {
+    w.imds.injectFault({ path: '/latest/meta-data/spot/instance-action', kind: 'garbage', count: 1 })
+    w.imds.injectFault({ path: '/latest/meta-data/spot/instance-action', kind: 'truncate', count: 1 })
+  }
+  w.imds.injectFault({ path: '/latest/meta-data/spot/instance-action', kind: 'garbage' })
+  await eventually(() => seen.length >= 12, 10_000, 'a dozen unparseable bodies, two kinds of garbage taking turns')
+  const events = w.kube.list('Event', { namespace: 'default' }).filter(e => e.reason === 'UnparseableNotice')
+  t.equal(events.length, 1, 'one Event in ten minutes')
+  t.equal(w.node().spec?.unschedulable, undefined, 'and no drain')
+})
+
+t.test('a Kubernetes Event that fails with a server error is tried again; one the server refuses is not', async t => {
+  const w = await startWorld()
+  t.teardown(() => w.close())
+  const failing = w.kube.injectFault({ verb: 'create', path: '/events$', status: 503, count: 2 })
+  const agent = await w.start()
+  w.imds.postSpotInterruption()
+  t.equal((await w.first(agent, 'outcome')).outcome, 'done')
+  t.equal(failing.hits, 2)
+  t.equal(w.kube.list('Event', { namespace: 'default' }).filter(e => e.reason === 'SpotInterruption').length, 1, 'recorded on the third try')
+  await agent.stop()
+  w.kube.injectFault({ verb: 'create', path: '/events$', status: 403, message: 'events is forbidden' })
+  w.kube.clearRequests()
+  w.imds.clearSpotInterruption()
+  w.imds.postSpotInterruption({ action: 'stop' })
+  const second = await w.start()
+  t.equal((await w.first(second, 'outcome')).outcome, 'done', 'a refused Event does not stop the drain')
+  const refused = w.kube.requests.filter(r => r.resource === 'events' && r.verb === 'create' && r.status === 403)
+  t.equal(refused.length, 2, 'the two Events of the event (the notice, the result), each tried once')
+})

@@ -1,6 +1,6 @@
 /** The agent's decisions under its configuration: table tests over the pure policy. */
 import t from 'tap'
-import { drainOptionsFor, drainsFor, isHandled, monitoredKinds, readinessProblem, type ReadinessInput } from '../../agent/policy.ts'
+import { drainOptionsFor, drainsFor, imdsStaleAfterMs, isHandled, monitoredKinds, readinessProblem, type MonitorHealth, type ReadinessInput } from '../../agent/policy.ts'
 import type { Notice } from '../../agent/notices.ts'
 import type { InterruptionRecord } from '../../agent/node-state.ts'
 import { agentConfig } from './world.ts'
@@ -61,17 +61,25 @@ t.test('an event is handled once undone, or drained with its notification sent o
   for (const [name, r, notice, config, handled] of rows) t.equal(isHandled(r, notice, config), handled, name)
 })
 
-t.test('readiness: an IMDS poll within the stale time, and a Node watch not down for long', async t => {
-  const ready: ReadinessInput = { now: 100_000, monitoringImds: true, lastImdsSuccess: 95_000, imdsStaleAfterMs: 30_000, nodeWatchDownSince: undefined, nodeWatchStaleAfterMs: 60_000 }
+t.test('readiness: every IMDS monitor polled within the stale time, and a Node watch not down for long', async t => {
+  const spot = (lastSuccess: number | undefined): MonitorHealth => ({ kind: 'spot-itn', lastSuccess })
+  const ready: ReadinessInput = { now: 100_000, imdsMonitors: [spot(95_000), { kind: 'scheduled-maintenance', lastSuccess: 99_000 }], imdsStaleAfterMs: 30_000, nodeWatchDownSince: undefined, nodeWatchStaleAfterMs: 60_000 }
   const rows: Array<[string, Partial<ReadinessInput>, string | undefined]> = [
     ['all well', {}, undefined],
-    ['never polled', { lastImdsSuccess: undefined }, 'no successful IMDS poll yet'],
-    ['polled long ago', { lastImdsSuccess: 60_000 }, 'no successful IMDS poll for 40s'],
-    ['just within the stale time', { lastImdsSuccess: 70_000 }, undefined],
-    ['no IMDS monitor: IMDS does not matter', { monitoringImds: false, lastImdsSuccess: undefined }, undefined],
+    ['never polled', { imdsMonitors: [spot(undefined)] }, 'no successful IMDS poll yet (spot-itn)'],
+    ['polled long ago', { imdsMonitors: [spot(60_000)] }, 'no successful IMDS poll for 40s (spot-itn; each request may take --metadata-timeout)'],
+    ['one monitor stale among good ones', { imdsMonitors: [{ kind: 'scheduled-maintenance', lastSuccess: 99_000 }, spot(50_000)] }, 'no successful IMDS poll for 50s (spot-itn; each request may take --metadata-timeout)'],
+    ['just within the stale time', { imdsMonitors: [spot(70_000)] }, undefined],
+    ['no IMDS monitor: IMDS does not matter', { imdsMonitors: [] }, undefined],
     ['the watch down a little', { nodeWatchDownSince: 50_000 }, undefined],
     ['the watch down long', { nodeWatchDownSince: 30_000 }, 'no watch on the Node for 70s (rehearsals and reboots go unnoticed)'],
-    ['IMDS first', { lastImdsSuccess: undefined, nodeWatchDownSince: 0 }, 'no successful IMDS poll yet']
+    ['IMDS first', { imdsMonitors: [spot(undefined)], nodeWatchDownSince: 0 }, 'no successful IMDS poll yet (spot-itn)']
   ]
   for (const [name, change, problem] of rows) t.equal(readinessProblem({ ...ready, ...change }), problem, name)
+})
+
+t.test('a monitor is stale after three poll intervals, or one whole poll of timed-out tries when that is longer', async t => {
+  t.equal(imdsStaleAfterMs({ pollInterval: 2000, metadataTimeout: 2000, metadataTries: 3 }), 8000)
+  t.equal(imdsStaleAfterMs({ pollInterval: 10_000, metadataTimeout: 2000, metadataTries: 3 }), 30_000)
+  t.equal(imdsStaleAfterMs({ pollInterval: 2000, metadataTimeout: 10_000, metadataTries: 1 }), 12_000)
 })

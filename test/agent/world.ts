@@ -44,6 +44,8 @@ export function agentConfig (env: Record<string, string>): AgentConfig {
     PROMETHEUS_SERVER_PORT: '0',
     PROBES_SERVER_PORT: '0',
     METADATA_TRIES: '2',
+    METADATA_TIMEOUT: '500ms',
+    LISTEN_ADDRESS: '127.0.0.1',
     ...env
   })
   if (r.help) throw new Error('unexpected --help')
@@ -86,7 +88,7 @@ export async function startWorld (opts: { imds?: ImdsSimOptions, kube?: KubeSimO
       const seen = { outcome: [] as OutcomeReport[], undo: [] as UndoReport[] }
       activity.on('outcome', o => seen.outcome.push(o))
       activity.on('undo', u => seen.undo.push(u))
-      const agent = await startAgent(config, { kubeConfig: kube.kubeConfig, logger: logs.logger, opsHost: '127.0.0.1', imdsTimeoutMs: 500, imdsBackoffBaseMs: 10, watchBackoffBaseMs: 20, activity, ...deps })
+      const agent = await startAgent(config, { kubeConfig: kube.kubeConfig, logger: logs.logger, imdsBackoffBaseMs: 10, watchBackoffBaseMs: 20, activity, ...deps })
       reports.set(agent, seen)
       const stop = agent.stop.bind(agent)
       agent.stop = async () => { if (!stopped.has(agent)) { stopped.add(agent); await stop() } }

@@ -221,7 +221,7 @@ async function story (options: RehearsalOptions, narrator: Narrator, hooks: Rehe
   const parsed = parseOptions(AGENT_OPTIONS, [], env)
   if (parsed.help) throw new Error('unexpected --help')
   const config = checkAgentConfig(parsed.values)
-  const agent = await startAgent(config, { kubeConfig, logger: logger.child({ program: 'spot-agent' }), opsHost: '127.0.0.1' })
+  const agent = await startAgent(config, { kubeConfig, logger: logger.child({ program: 'spot-agent' }) })
   cleanups.push(() => agent.stop())
   let outcome: OutcomeReport | undefined
   agent.activity.on('outcome', (o: OutcomeReport) => { outcome = o; observer.recheck() })

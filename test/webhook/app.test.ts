@@ -79,7 +79,7 @@ t.test('/metrics counts reviews by operation, outcome and mutated, with a latenc
 t.test('startup fails with the port in the error when the port is taken, and releases what it opened', async t => {
   const { dir } = await makeCertDir(t)
   const first = await startTestWebhook(t, dir)
-  await t.rejects(startTestWebhook(t, dir, ['--port', String(first.port)]), { code: 'EADDRINUSE' })
+  await t.rejects(startTestWebhook(t, dir, ['--port', String(first.port)]), { name: 'ConfigError', message: new RegExp(`^cannot listen on 127\\.0\\.0\\.1:${first.port} \\(--port \\(WEBHOOK_PORT\\)\\): .*\\(EADDRINUSE\\)$`) })
   const server = (await import('node:net')).createServer()
   server.listen(first.metricsPort, '127.0.0.1')
   await once(server, 'error').then(([err]) => t.equal((err as NodeJS.ErrnoException).code, 'EADDRINUSE', 'the first webhook still holds its ports'))

@@ -47,15 +47,18 @@ t.test('a bad value names the flag and its variable', async t => {
   t.match(badLabel.stderr, /--node-selector \(NODE_SELECTOR\): label key "Bad Key" has an invalid name/)
 })
 
-t.test('a start-up failure that is not configuration is one line with exit code 1', async t => {
+t.test('a port in use or an address that is not one stops start-up with one line naming the flag and variable, exit code 2', async t => {
   const dir = await mkdtemp(join(tmpdir(), 'webhook-cli-'))
   const taken = createServer()
   await new Promise<void>(resolve => taken.listen(0, '127.0.0.1', resolve))
   t.teardown(() => taken.close())
   const port = (taken.address() as AddressInfo).port
-  const r = await runProgram(MAIN, ['--cert-dir', dir, '--port', String(port), '--listen-address', '127.0.0.1', '--metrics-port', '0'])
-  t.equal(r.code, 1)
-  t.match(r.stderr, /^spot-webhook: [^\n]*EADDRINUSE[^\n]*\n$/)
+  const inUse = await runProgram(MAIN, ['--cert-dir', dir, '--port', String(port), '--listen-address', '127.0.0.1', '--metrics-port', '0'])
+  t.equal(inUse.code, 2)
+  t.equal(inUse.stderr, `spot-webhook: cannot listen on 127.0.0.1:${port} (--port (WEBHOOK_PORT)): the port is in use by another program (on the host network, another agent or the AWS Node Termination Handler?) (EADDRINUSE)\n`)
+  const notAnAddress = await runProgram(MAIN, ['--cert-dir', dir, '--listen-address', 'not an address'])
+  t.equal(notAnAddress.code, 2)
+  t.equal(notAnAddress.stderr, 'spot-webhook: invalid value "not an address" for --listen-address (LISTEN_ADDRESS): expected an IP address such as 0.0.0.0, 127.0.0.1 or ::\n')
 })
 
 t.test('the program serves a fixture over verified TLS and exits 0 on SIGTERM', async t => {

@@ -7,6 +7,7 @@
  * flag and the variable, so a bad deployment stops at startup with a clear
  * message instead of misbehaving later.
  */
+import { isIP } from 'node:net'
 
 /** Turns one raw string into a typed value, or throws an Error describing what was expected. */
 export type Parser<T> = (raw: string) => T
@@ -37,6 +38,11 @@ export type OptionValues<S extends OptionSpecs> = { -readonly [K in keyof S]: S[
 /** A configuration problem found at startup; the message names the flag and variable. */
 export class ConfigError extends Error {
   override name = 'ConfigError'
+}
+
+/** How messages name an option: `--flag (VARIABLE)`. */
+export function optionName (spec: Pick<Option<unknown>, 'flag' | 'env'>): string {
+  return `--${spec.flag} (${spec.env})`
 }
 
 /** Declares an option; exists so the value type is inferred from the parser. */
@@ -73,6 +79,13 @@ export function decimal (min: number, max: number): Parser<number> {
     }
     return n
   }
+}
+
+/** An IP address to listen on (a host name would fail only when listening, without naming the setting). */
+export const ipAddress: Parser<string> = raw => {
+  const v = raw.trim()
+  if (isIP(v) === 0) throw new Error('expected an IP address such as 0.0.0.0, 127.0.0.1 or ::')
+  return v
 }
 
 /** A TCP port (0 asks the OS for a free one). */
