@@ -12,12 +12,12 @@ import type { V1Node } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { statusOf } from '#common/kube-status.ts'
 import type { AgentConfig } from './config.ts'
-import { drainNode, summarizeDrain, type DrainReport } from './drain.ts'
+import { drainNode, summarizeDrain, withEarlierDrain, type DrainReport } from './drain.ts'
 import type { NodeMetadata } from './imds.ts'
 import type { KubeEventInput, NodeClient } from './kube.ts'
 import type { AgentMetrics } from './metrics.ts'
 import {
-  cordoned, findRecord, LB_EXCLUSION_LABEL, nodePatch, readState, recordNotice, taintKey, updateRecord, withEventUndone, withLbExclusion,
+  cordoned, findRecord, LB_EXCLUSION_LABEL, nodePatch, readState, recordedDrain, recordNotice, taintKey, updateRecord, withEventUndone, withLbExclusion,
   withoutRehearsal, withTaint, type InterruptionRecord
 } from './node-state.ts'
 import { earlierDeadline, type Notice, type NoticeKind } from './notices.ts'
@@ -202,7 +202,12 @@ async function announce (run: Run): Promise<undefined> {
 async function drain (run: Run): Promise<'handed-over' | undefined> {
   const { ctx, notice, log } = run
   if (run.recorded?.drained !== undefined) return undefined
-  const report = await drainNode(drainOptionsFor(notice, ctx.config), { client: ctx.client, logger: log, metrics: ctx.metrics, now: ctx.now, sleep: ctx.sleep, signal: ctx.signal })
+  const earlier = run.recorded?.drain
+  const checkpoint = async (sofar: DrainReport): Promise<void> => {
+    const drain = recordedDrain(withEarlierDrain(sofar, earlier))
+    run.node = await ctx.client.updateNode(n => updateRecord(n, notice.eventId, { drain }), { from: run.node })
+  }
+  const report = withEarlierDrain(await drainNode(drainOptionsFor(notice, ctx.config), { client: ctx.client, logger: log, metrics: ctx.metrics, now: ctx.now, sleep: ctx.sleep, signal: ctx.signal, checkpoint }), earlier)
   run.report = report
   run.result = summarizeDrain(report)
   if (report.handedOver) {
@@ -232,7 +237,8 @@ async function recordResult (run: Run): Promise<undefined> {
   }
   if (run.recorded?.drained !== undefined) return undefined
   const result = run.result
-  run.node = await ctx.client.updateNode(n => updateRecord(n, notice.eventId, { drained: new Date(ctx.now()).toISOString(), result }), { from: run.node })
+  const drain = run.report === undefined ? {} : { drain: recordedDrain(run.report) }
+  run.node = await ctx.client.updateNode(n => updateRecord(n, notice.eventId, { drained: new Date(ctx.now()).toISOString(), result, ...drain }), { from: run.node })
   const complete = run.report === undefined || run.report.complete
   await recordKubeEvent(ctx, log, run.node, {
     reason: complete ? 'DrainComplete' : 'DrainIncomplete',
@@ -242,18 +248,32 @@ async function recordResult (run: Run): Promise<undefined> {
   return undefined
 }
 
+/**
+ * Sends the notification at most once per event: the intent is recorded on
+ * the Node first, so a restart after that never sends again (if the agent
+ * dies between the intent and the receiver's answer, that one notification
+ * is lost rather than sent twice), and the event id goes along as the
+ * Idempotency-Key header and the EventID field for receivers that drop
+ * repeats. Notification fields come from this run's drain, or the one
+ * recorded before a restart.
+ */
 async function notify (run: Run): Promise<undefined> {
   const { ctx, notice, log } = run
   if (run.recorded?.notified === true || ctx.config.webhookUrl === undefined) return undefined
-  const body = renderTemplate(ctx.template, notificationFields(ctx.client.nodeName, notice, ctx.metadata, run.report, run.result ?? '', run.startedAt))
-  const ok = await sendNotification({ url: ctx.config.webhookUrl, headers: ctx.config.webhookHeaders, sleep: ctx.sleep, logger: log }, body)
+  if (run.recorded?.notifying !== undefined) {
+    log.warn({ since: run.recorded.notifying }, 'the notification was being sent when the agent stopped; not sending it again (at most one per event)')
+    return undefined
+  }
+  run.node = await ctx.client.updateNode(n => updateRecord(n, notice.eventId, { notifying: new Date(ctx.now()).toISOString() }), { from: run.node })
+  const body = renderTemplate(ctx.template, notificationFields(ctx.client.nodeName, notice, ctx.metadata, run.report ?? run.recorded?.drain, run.result ?? '', run.startedAt))
+  const ok = await sendNotification({ url: ctx.config.webhookUrl, headers: { 'idempotency-key': notice.eventId, ...ctx.config.webhookHeaders }, sleep: ctx.sleep, logger: log }, body)
   ctx.metrics.actions.inc({ action: 'notify', result: ok ? 'ok' : 'error' })
   if (!ok) log.error('notification could not be delivered')
   else log.info('notification sent')
   try {
     run.node = await ctx.client.updateNode(n => updateRecord(n, notice.eventId, { notified: true }), { from: run.node })
   } catch (err) {
-    log.warn({ err }, 'could not record the notification on the node')
+    log.warn({ err }, 'could not record the notification on the node (its intent is recorded: it is not sent again)')
   }
   return undefined
 }

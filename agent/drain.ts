@@ -10,6 +10,7 @@ import type { V1Pod } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { afterRefusal, boundedGraceSeconds, deleteAtDeadlineTime, evictionBackoffMs, planDrain, type DrainPlanOptions, type PodRef, type RefusalState, type SkipReason } from './drain-plan.ts'
 import type { EvictionOutcome } from './kube.ts'
+import type { RecordedDrain } from './node-state.ts'
 import type { AgentMetrics } from './metrics.ts'
 
 /** Timing and policy of one drain. */
@@ -51,6 +52,8 @@ export interface DrainDeps {
   sleep: (ms: number) => Promise<void>
   /** Aborted when the agent stops: the drain returns at the next step, handing over to the next start. */
   signal?: AbortSignal
+  /** Called once the evictions are done, before waiting for the pods to go, with the report so far (to keep it across a restart). */
+  checkpoint?: (report: DrainReport) => Promise<void>
 }
 
 /** `namespace/name`. */
@@ -168,6 +171,7 @@ export async function drainNode (options: DrainOptions, deps: DrainDeps): Promis
     }
 
     await Promise.all([...plan.evict.map(evictOne), ...plan.deleteFinished.map(deleteFinished)])
+    await deps.checkpoint?.(report).catch((err: Error) => logger.warn({ err }, 'could not record the evictions so far; carrying on'))
     report.stillTerminating = (await untilGone(toAwait, stopAt, pods, deps)).map(nameOf)
     report.handedOver = aborted()
     report.durationMs = now() - start
@@ -175,6 +179,23 @@ export async function drainNode (options: DrainOptions, deps: DrainDeps): Promis
     return report
   } finally {
     await pods.close()
+  }
+}
+
+/**
+ * A resumed drain's report with what the drain before the restart recorded:
+ * its evictions and deletions count too (without duplicates); blockers and
+ * pods still terminating are the resumed drain's own, which looked last.
+ */
+export function withEarlierDrain (report: DrainReport, earlier: RecordedDrain | undefined): DrainReport {
+  if (earlier === undefined) return report
+  const union = <T>(a: readonly T[], b: readonly T[], key: (x: T) => string): T[] => [...new Map([...a, ...b].map(x => [key(x), x])).values()]
+  const same = (x: string): string => x
+  return {
+    ...report,
+    evicted: union(earlier.evicted, report.evicted, same),
+    deletedFinished: union(earlier.deletedFinished, report.deletedFinished, same),
+    deletedAtDeadline: union(earlier.deletedAtDeadline, report.deletedAtDeadline, d => d.pod)
   }
 }
 

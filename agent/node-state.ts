@@ -37,10 +37,35 @@ export interface InterruptionRecord {
   /** When the drain finished (or was skipped), and its one-line result. */
   drained?: string
   result?: string
-  /** Set once the webhook notification went out, so a restart does not repeat it. */
+  /** What the drain did so far (written when the evictions are done, and with the result), so a restarted agent reports the whole drain. */
+  drain?: RecordedDrain
+  /** When the notification was about to go out: a restart never sends it again (at most one per event). */
+  notifying?: string
+  /** Set once the webhook notification went out. */
   notified?: true
   /** Set when the event's actions were undone (canceled, completed, rebooted, expired). */
   undone?: string
+}
+
+/** The pods a drain moved or deleted and the ones that blocked it (`namespace/name`). */
+export interface RecordedDrain {
+  evicted: string[]
+  deletedFinished: string[]
+  deletedAtDeadline: Array<{ pod: string, pdb?: string }>
+  blockers: Array<{ pod: string, reason: string }>
+}
+
+/** The pods at most kept per list of a RecordedDrain, so the state annotation stays small. */
+export const RECORDED_PODS_KEPT = 500
+
+/** `drain` as the state record keeps it: only its lists, each at most RECORDED_PODS_KEPT long. */
+export function recordedDrain (drain: RecordedDrain): RecordedDrain {
+  return {
+    evicted: drain.evicted.slice(0, RECORDED_PODS_KEPT),
+    deletedFinished: drain.deletedFinished.slice(0, RECORDED_PODS_KEPT),
+    deletedAtDeadline: drain.deletedAtDeadline.slice(0, RECORDED_PODS_KEPT),
+    blockers: drain.blockers.slice(0, RECORDED_PODS_KEPT)
+  }
 }
 
 /** The whole state record. */

@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises'
 import type { Logger } from 'pino'
 import { ConfigError } from '#common/options.ts'
-import type { DrainReport } from './drain.ts'
+import type { RecordedDrain } from './node-state.ts'
 import type { NodeMetadata } from './imds.ts'
 import type { Notice } from './notices.ts'
 
@@ -32,7 +32,7 @@ export function renderTemplate (template: string, fields: NotificationFields): s
 }
 
 /** The template fields for one event. */
-export function notificationFields (nodeName: string, notice: Notice, metadata: NodeMetadata, report: DrainReport | undefined, result: string, startedAt: number): NotificationFields {
+export function notificationFields (nodeName: string, notice: Notice, metadata: NodeMetadata, report: RecordedDrain | undefined, result: string, startedAt: number): NotificationFields {
   const deadline = notice.deadline !== undefined ? new Date(notice.deadline).toISOString() : 'none'
   return {
     NodeName: nodeName,
@@ -72,9 +72,17 @@ export async function loadTemplate (inline: string, file: string): Promise<strin
   return DEFAULT_WEBHOOK_TEMPLATE
 }
 
+/** Header names compared as HTTP does, ignoring case: `Content-type` given by WEBHOOK_HEADERS replaces ours instead of being sent beside it. */
+function headersOf (headers: Record<string, string>): Headers {
+  const out = new Headers()
+  for (const [name, value] of Object.entries(headers)) out.set(name, value)
+  return out
+}
+
 /** Where and how to send. */
 export interface WebhookTarget {
   url: string
+  /** Headers to send; a name given twice in any case is sent once, the later value winning. */
   headers: Record<string, string>
   timeoutMs?: number
   tries?: number
@@ -91,7 +99,7 @@ export async function sendNotification (target: WebhookTarget, body: string): Pr
     try {
       const res = await fetch(target.url, {
         method: 'POST',
-        headers: { 'content-type': contentType, ...target.headers },
+        headers: headersOf({ 'content-type': contentType, ...target.headers }),
         body,
         signal: AbortSignal.timeout(target.timeoutMs ?? 5000)
       })

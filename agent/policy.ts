@@ -46,13 +46,14 @@ export function drainOptionsFor (notice: Notice, config: AgentConfig): DrainOpti
 
 /**
  * Whether the event recorded on the Node needs nothing more: undone, or
- * drained with its notification sent (or none to send). A rehearsal is never
+ * drained with its notification sent or being sent before a restart (it is
+ * never sent twice), or none to send. A rehearsal is never
  * done until it has put the node back, which also removes its record's hold.
  */
 export function isHandled (record: InterruptionRecord | undefined, notice: Notice, config: AgentConfig): boolean {
   if (record === undefined) return false
   if (record.undone !== undefined) return true
-  const notifiedOrNothingToSend = record.notified === true || config.webhookUrl === undefined
+  const notifiedOrNothingToSend = record.notified === true || record.notifying !== undefined || config.webhookUrl === undefined
   return record.drained !== undefined && notifiedOrNothingToSend && notice.rehearsal !== true
 }
 

@@ -29,7 +29,7 @@ t.test('a metadata mock whose notice time moves on every poll is one interruptio
   t.equal(state.events.length, 1, 'one event on the node')
   const taints = (w.node().spec?.taints ?? []).filter((x: { key: string }) => x.key === 'spot-handler.io/spot-itn')
   t.same(taints.map((x: { value: string }) => x.value), [state.events[0]!.id], 'one taint, never rewritten')
-  t.ok(w.kube.requests.filter(r => r.verb === 'patch' && r.resource === 'nodes').length <= 4, 'no patch per poll')
+  t.equal(w.kube.requests.filter(r => r.verb === 'patch' && r.resource === 'nodes').length, 5, 'five patches (taint+cordon, evictions so far, result, notification intent, sent), none per poll')
 })
 
 t.test('an IMDS outage at start-up blocks nothing: polling starts at once and the metadata is filled in when IMDS answers', async t => {
@@ -115,4 +115,55 @@ t.test('a Kubernetes Event that fails with a server error is tried again; one th
   t.equal((await w.first(second, 'outcome')).outcome, 'done', 'a refused Event does not stop the drain')
   const refused = w.kube.requests.filter(r => r.resource === 'events' && r.verb === 'create' && r.status === 403)
   t.equal(refused.length, 2, 'the two Events of the event (the notice, the result), each tried once')
+})
+
+t.test('the notification carries the event id as Idempotency-Key and WEBHOOK_HEADERS replace ours whatever their case', async t => {
+  const w = await startWorld()
+  t.teardown(() => w.close())
+  const agent = await w.start({ WEBHOOK_HEADERS: '{"Content-type":"application/json","X-Token":"abc"}' })
+  w.imds.postSpotInterruption()
+  await w.first(agent, 'outcome')
+  const [sent] = w.receiver.received
+  t.equal(sent?.headers['idempotency-key'], readState(w.node() as never).events[0]!.id)
+  t.equal(sent?.headers['content-type'], 'application/json', 'one content-type, not two joined')
+  t.equal(sent?.headers['x-token'], 'abc')
+})
+
+t.test('a notification whose sending was under way when the agent died is not sent again by the next agent', async t => {
+  const w = await startWorld()
+  t.teardown(() => w.close())
+  const first = await w.start()
+  w.imds.postSpotInterruption()
+  await w.first(first, 'outcome')
+  await first.stop()
+  // As if the agent had died after recording the intent, before the receiver answered.
+  const node = w.node()
+  const state = readState(node as never)
+  delete state.events[0]!.notified
+  node.metadata.annotations['spot-handler.io/state'] = JSON.stringify(state)
+  await w.kube.update(node)
+  const received = w.receiver.received.length
+  const second = await w.start()
+  t.equal((await w.first(second, 'outcome')).outcome, 'already-done')
+  t.equal(w.receiver.received.length, received, 'not sent a second time')
+})
+
+t.test('a restart while evicted pods are still terminating keeps the first run\'s evictions in the result, the Event and the notification', async t => {
+  const w = await startWorld({ kube: { kubeletDelayMs: 2500 } })
+  t.teardown(() => w.close())
+  await withPods(w, 2)
+  const first = await w.start()
+  w.imds.postSpotInterruption()
+  const checkpointed = await w.kube.waitFor(() => readState(w.node() as never).events[0]?.drain?.evicted.length === 2 || undefined, 10_000, 'the evictions recorded')
+  t.ok(checkpointed)
+  await first.stop()
+  t.equal(readState(w.node() as never).events[0]?.drained, undefined, 'handed over before the pods were gone')
+  const second = await w.start()
+  t.equal((await w.first(second, 'outcome')).outcome, 'done')
+  const record = readState(w.node() as never).events[0]!
+  t.match(record.result, /^drain complete .*: 2 evicted/, 'the recorded result counts the first run\'s evictions')
+  t.equal(record.drain?.evicted.length, 2)
+  t.match(w.kube.list('Event', { namespace: 'default' }).find(e => e.reason === 'DrainComplete')?.message, /2 evicted/)
+  const text = JSON.parse(w.receiver.received[0]!.body).text as string
+  t.match(text, /Pods: default\/web-[^,]+, default\/web-/, 'the notification names both pods')
 })
