@@ -5,7 +5,7 @@
  * refused eviction (retry after a backoff, give up, or delete the pod a
  * budget still protects because the deadline leaves no more time).
  */
-import type { V1Pod } from '@kubernetes/client-node'
+import type { V1LabelSelector, V1Pod, V1PodDisruptionBudget } from '@kubernetes/client-node'
 
 /** Annotation the kubelet puts on mirror pods of static pods. */
 export const MIRROR_POD_ANNOTATION = 'kubernetes.io/config.mirror'
@@ -28,6 +28,8 @@ export interface PodRef {
   namespace: string
   name: string
   uid: string
+  /** Its labels, to find the budget that covers it. */
+  labels: Readonly<Record<string, string>>
   /** The grace period the pod would get with no deadline pressure. */
   desiredGraceSeconds: number
 }
@@ -55,6 +57,7 @@ function ref (pod: V1Pod, podTerminationGracePeriod: number): PodRef {
     namespace: pod.metadata?.namespace ?? 'default',
     name: pod.metadata?.name ?? '',
     uid: pod.metadata?.uid ?? '',
+    labels: pod.metadata?.labels ?? {},
     desiredGraceSeconds: podTerminationGracePeriod >= 0 ? podTerminationGracePeriod : own
   }
 }
@@ -109,6 +112,34 @@ export function evictionBackoffMs (attempt: number, baseMs = 250, capMs = 1000):
   return Math.min(capMs, baseMs * 2 ** Math.max(0, attempt))
 }
 
+/**
+ * Whether `labels` match a label selector as the API server matches a
+ * PodDisruptionBudget's: every matchLabels pair and every expression (In,
+ * NotIn, Exists, DoesNotExist); an empty selector matches every pod, none
+ * matches none.
+ */
+export function selectorMatches (selector: V1LabelSelector | undefined, labels: Readonly<Record<string, string>>): boolean {
+  if (selector === undefined) return false
+  const has = (key: string): boolean => Object.hasOwn(labels, key)
+  for (const [key, value] of Object.entries(selector.matchLabels ?? {})) if (!has(key) || labels[key] !== value) return false
+  for (const e of selector.matchExpressions ?? []) {
+    const values = e.values ?? []
+    const ok = e.operator === 'In' ? has(e.key) && values.includes(labels[e.key]!)
+      : e.operator === 'NotIn' ? !has(e.key) || !values.includes(labels[e.key]!)
+        : e.operator === 'Exists' ? has(e.key)
+          : e.operator === 'DoesNotExist' ? !has(e.key)
+            : false
+    if (!ok) return false
+  }
+  return true
+}
+
+/** The budget (`namespace/name`) that covers `pod`, if any: a PodDisruptionBudget of its namespace whose selector matches its labels. */
+export function budgetFor (pod: Pick<PodRef, 'namespace' | 'labels'>, budgets: readonly V1PodDisruptionBudget[]): string | undefined {
+  const found = budgets.find(b => b.metadata?.namespace === pod.namespace && selectorMatches(b.spec?.selector, pod.labels))
+  return found === undefined ? undefined : `${pod.namespace}/${found.metadata?.name ?? ''}`
+}
+
 /** What to do after an eviction was refused. */
 export type RefusalStep =
   | { step: 'retry', waitMs: number }
@@ -135,13 +166,15 @@ export interface RefusalContext {
   desiredGraceSeconds: number
   deadline?: number
   safetyMarginMs: number
+  /** The server's Retry-After, if it sent one: the retry waits at least that long. */
+  retryAfterMs?: number
 }
 
 /**
  * After a refusal: delete once the deadline forces it (with the grace that is
  * left), give up at the end of the drain, otherwise retry after a backoff that
- * starts over whenever another eviction got through, never sleeping past the
- * next decision point.
+ * starts over whenever another eviction got through, at least as long as the
+ * server's Retry-After asks, never sleeping past the next decision point.
  */
 export function afterRefusal (state: RefusalState, at: RefusalContext): { next: RefusalStep, state: RefusalState } {
   if (at.deleteAt !== undefined && at.now >= at.deleteAt) {
@@ -149,6 +182,6 @@ export function afterRefusal (state: RefusalState, at: RefusalContext): { next: 
   }
   if (at.now >= at.stopAt) return { next: { step: 'give-up' }, state }
   const backoffStep = at.progress !== state.seenProgress ? 0 : state.backoffStep
-  const waitMs = Math.min(evictionBackoffMs(backoffStep), Math.max(1, (at.deleteAt ?? at.stopAt) - at.now))
+  const waitMs = Math.min(Math.max(evictionBackoffMs(backoffStep), at.retryAfterMs ?? 0), Math.max(1, (at.deleteAt ?? at.stopAt) - at.now))
   return { next: { step: 'retry', waitMs }, state: { backoffStep: backoffStep + 1, seenProgress: at.progress } }
 }

@@ -1,14 +1,16 @@
 /**
  * The drain: evict every pod of the plan concurrently (the API gate bounds
- * parallelism and rate), retry budget refusals as `afterRefusal` decides,
+ * parallelism and rate) but at most as many per PodDisruptionBudget as it
+ * allows (BudgetTurns, on a watch of the budgets), retry refusals as
+ * `afterRefusal` decides,
  * delete finished pods, and wait, on a watch of the node's pods, until each
  * pod is gone or replaced. The deadline rules: grace periods end before it,
  * and a pod a budget still blocks when it can no longer wait is deleted with
  * the grace that is left (when enabled), recording the budget that blocked it.
  */
-import type { V1Pod } from '@kubernetes/client-node'
+import type { V1Pod, V1PodDisruptionBudget } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
-import { afterRefusal, boundedGraceSeconds, deleteAtDeadlineTime, evictionBackoffMs, planDrain, type DrainPlanOptions, type PodRef, type RefusalState, type SkipReason } from './drain-plan.ts'
+import { afterRefusal, boundedGraceSeconds, budgetFor, deleteAtDeadlineTime, evictionBackoffMs, planDrain, type DrainPlanOptions, type PodRef, type RefusalState, type SkipReason } from './drain-plan.ts'
 import type { EvictionOutcome } from './kube.ts'
 import type { RecordedDrain } from './node-state.ts'
 import type { AgentMetrics } from './metrics.ts'
@@ -25,11 +27,11 @@ export interface DrainOptions extends DrainPlanOptions {
   deleteAtDeadline: boolean
 }
 
-/** The node's pods as a watch sees them, for as long as the drain runs. */
-export interface NodePods {
-  /** The pods on the node now. */
-  current (): V1Pod[]
-  /** Resolves at the next change of the node's pods, or at `until` (ms since epoch), whichever comes first. */
+/** Objects as a watch sees them, for as long as the drain runs (the node's pods, the budgets). */
+export interface WatchedObjects<T> {
+  /** The objects now. */
+  current (): T[]
+  /** Resolves at the next change, or at `until` (ms since epoch), whichever comes first; any number may wait. */
   changed (until: number): Promise<void>
   /** Ends the watch. */
   close (): Promise<void>
@@ -38,7 +40,9 @@ export interface NodePods {
 /** The Kubernetes calls a drain makes. */
 export interface DrainClient {
   /** Lists the node's pods and keeps watching them; aborting `signal` wakes `changed`. */
-  watchPods (signal?: AbortSignal): Promise<NodePods>
+  watchPods (signal?: AbortSignal): Promise<WatchedObjects<V1Pod>>
+  /** Lists and watches the PodDisruptionBudgets; rejects when they cannot be read. */
+  watchBudgets (signal?: AbortSignal): Promise<WatchedObjects<V1PodDisruptionBudget>>
   evict (namespace: string, name: string, uid: string, gracePeriodSeconds: number): Promise<EvictionOutcome>
   deletePod (namespace: string, name: string, uid: string, gracePeriodSeconds: number): Promise<boolean>
 }
@@ -114,12 +118,16 @@ export async function drainNode (options: DrainOptions, deps: DrainDeps): Promis
     const toAwait: PodRef[] = [...plan.terminating]
     let progress = 0
 
+    const turns = plan.evict.length === 0 ? undefined : await BudgetTurns.start(deps)
     const evictOne = async (pod: PodRef): Promise<void> => {
       const deleteAt = options.deleteAtDeadline && options.deadline !== undefined ? deleteAtDeadlineTime(pod.desiredGraceSeconds, options.deadline, options.safetyMarginMs) : undefined
+      const decisionAt = deleteAt ?? stopAt
       let refusals: RefusalState = { backoffStep: 0, seenProgress: 0 }
       for (let attempt = 1; !aborted(); attempt++) {
+        const turn = turns === undefined ? undefined : await turns.take(pod, decisionAt)
         const grace = boundedGraceSeconds(pod.desiredGraceSeconds, options.deadline, now(), options.safetyMarginMs)
         const result = await tryEvict(pod, grace, deps)
+        turn?.release(result.outcome === 'accepted')
         if (result.outcome === 'accepted') {
           progress++
           metrics.evictions.inc({ outcome: 'evicted' })
@@ -133,7 +141,7 @@ export async function drainNode (options: DrainOptions, deps: DrainDeps): Promis
           return
         }
         if (result.status === 429) metrics.evictions.inc({ outcome: 'blocked' })
-        const decided = afterRefusal(refusals, { now: now(), progress, deleteAt, stopAt, desiredGraceSeconds: pod.desiredGraceSeconds, deadline: options.deadline, safetyMarginMs: options.safetyMarginMs })
+        const decided = afterRefusal(refusals, { now: now(), progress, deleteAt, stopAt, desiredGraceSeconds: pod.desiredGraceSeconds, deadline: options.deadline, safetyMarginMs: options.safetyMarginMs, retryAfterMs: result.retryAfterMs })
         refusals = decided.state
         const next = decided.next
         if (next.step === 'give-up') {
@@ -142,7 +150,8 @@ export async function drainNode (options: DrainOptions, deps: DrainDeps): Promis
           return
         }
         if (next.step === 'retry') {
-          await sleep(next.waitMs)
+          // With the budgets watched, the wait ends early when a budget changes; the turn then says whether to try.
+          await (turn !== undefined && turns !== undefined ? turns.changed(now() + next.waitMs) : sleep(next.waitMs))
           continue
         }
         logger.warn({ pod: nameOf(pod), pdb: result.pdb, gracePeriodSeconds: next.graceSeconds }, 'budget still blocks near the deadline; deleting the pod with the remaining grace')
@@ -171,6 +180,7 @@ export async function drainNode (options: DrainOptions, deps: DrainDeps): Promis
     }
 
     await Promise.all([...plan.evict.map(evictOne), ...plan.deleteFinished.map(deleteFinished)])
+    await turns?.close()
     await deps.checkpoint?.(report).catch((err: Error) => logger.warn({ err }, 'could not record the evictions so far; carrying on'))
     report.stillTerminating = (await untilGone(toAwait, stopAt, pods, deps)).map(nameOf)
     report.handedOver = aborted()
@@ -199,6 +209,90 @@ export function withEarlierDrain (report: DrainReport, earlier: RecordedDrain | 
   }
 }
 
+/** A pod's turn to try an eviction under its budget; released with whether the eviction was accepted. */
+interface BudgetTurn {
+  release (accepted: boolean): void
+}
+
+/**
+ * Paces evictions on the budgets' own signal: with the PodDisruptionBudgets
+ * watched, a pod covered by one tries only while the budget allows more
+ * disruptions than are being tried or were just accepted (an accepted
+ * eviction holds its place until the budget's status shows it), so at most
+ * `disruptionsAllowed` evictions per budget are in flight and the others
+ * wait for the budget to change instead of asking again and again. After
+ * BUDGET_RECHECK_MS without a change a pod tries anyway (a watch can lag).
+ * Without read access to budgets, nothing is paced: refusals are retried on
+ * the backoff.
+ */
+class BudgetTurns {
+  readonly #budgets: WatchedObjects<V1PodDisruptionBudget>
+  readonly #deps: DrainDeps
+  readonly #inFlight = new Map<string, number>()
+  /** Per budget, the resourceVersion it had when each recent eviction under it was accepted. */
+  readonly #accepted = new Map<string, string[]>()
+
+  private constructor (budgets: WatchedObjects<V1PodDisruptionBudget>, deps: DrainDeps) {
+    this.#budgets = budgets
+    this.#deps = deps
+  }
+
+  /** Starts watching the budgets; undefined (logged) when they cannot be read. */
+  static async start (deps: DrainDeps): Promise<BudgetTurns | undefined> {
+    try {
+      return new BudgetTurns(await deps.client.watchBudgets(deps.signal), deps)
+    } catch (err) {
+      deps.logger.warn({ err: { message: (err as Error).message } }, 'PodDisruptionBudgets cannot be watched; refused evictions are retried on a backoff')
+      return undefined
+    }
+  }
+
+  /** Waits (until `decisionAt` at the latest) for the budget covering `pod` to allow one more eviction; no wait for a pod no budget covers. */
+  async take (pod: PodRef, decisionAt: number): Promise<BudgetTurn | undefined> {
+    const key = budgetFor(pod, this.#budgets.current())
+    if (key === undefined) return undefined
+    const { now } = this.#deps
+    while (this.#deps.signal?.aborted !== true && now() < decisionAt && this.#free(key) <= 0) {
+      await this.#budgets.changed(Math.min(decisionAt, now() + BUDGET_RECHECK_MS))
+      if (this.#free(key) <= 0 && now() >= decisionAt) break
+    }
+    this.#inFlight.set(key, (this.#inFlight.get(key) ?? 0) + 1)
+    return {
+      release: accepted => {
+        this.#inFlight.set(key, (this.#inFlight.get(key) ?? 1) - 1)
+        if (accepted) this.#accepted.set(key, [...(this.#accepted.get(key) ?? []), this.#budget(key)?.metadata?.resourceVersion ?? ''])
+      }
+    }
+  }
+
+  /** Resolves at the next change of any budget, or at `until`. */
+  async changed (until: number): Promise<void> {
+    await this.#budgets.changed(until)
+  }
+
+  async close (): Promise<void> {
+    await this.#budgets.close()
+  }
+
+  #budget (key: string): V1PodDisruptionBudget | undefined {
+    return this.#budgets.current().find(b => `${b.metadata?.namespace}/${b.metadata?.name}` === key)
+  }
+
+  /** Disruptions the budget allows beyond those being tried or accepted since its status last changed; Infinity when its status is unknown. */
+  #free (key: string): number {
+    const budget = this.#budget(key)
+    const allowed = budget?.status?.disruptionsAllowed
+    if (allowed === undefined) return Infinity
+    const rv = budget?.metadata?.resourceVersion ?? ''
+    const recent = (this.#accepted.get(key) ?? []).filter(seen => seen === rv)
+    this.#accepted.set(key, recent)
+    return allowed - (this.#inFlight.get(key) ?? 0) - recent.length
+  }
+}
+
+/** How long a pod waits for its budget to change before it tries anyway. */
+const BUDGET_RECHECK_MS = 5000
+
 /** One eviction request; a failed request counts as a refusal to retry. */
 async function tryEvict (pod: PodRef, grace: number, deps: DrainDeps): Promise<EvictionOutcome> {
   try {
@@ -211,7 +305,7 @@ async function tryEvict (pod: PodRef, grace: number, deps: DrainDeps): Promise<E
 }
 
 /** Waits on the pod watch until none of `awaited` is on the node (same name with another uid counts as gone); returns the ones left at `stopAt`. */
-async function untilGone (awaited: readonly PodRef[], stopAt: number, pods: NodePods, deps: DrainDeps): Promise<PodRef[]> {
+async function untilGone (awaited: readonly PodRef[], stopAt: number, pods: WatchedObjects<V1Pod>, deps: DrainDeps): Promise<PodRef[]> {
   let left = [...awaited]
   for (;;) {
     const present = new Set(pods.current().map(p => p.metadata?.uid))

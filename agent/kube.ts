@@ -7,10 +7,10 @@
  * outcomes the drain understands (gone, blocked by a budget) or errors with
  * context.
  */
-import { ApiException, CoreV1Api, type KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node'
+import { ApiException, CoreV1Api, PolicyV1Api, type KubeConfig, type V1Node, type V1Pod, type V1PodDisruptionBudget } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { statusOf } from '#common/kube-status.ts'
-import type { DrainClient, NodePods } from './drain.ts'
+import type { DrainClient, WatchedObjects } from './drain.ts'
 import { nodePatch } from './node-state.ts'
 import type { ApiGate } from './rate-limit.ts'
 import { startListWatch, type ListResult, type ListWatch } from './watch.ts'
@@ -19,7 +19,7 @@ import { startListWatch, type ListResult, type ListWatch } from './watch.ts'
 export type EvictionOutcome =
   | { outcome: 'accepted' }
   | { outcome: 'gone' }
-  | { outcome: 'blocked', status: number, message: string, pdb?: string }
+  | { outcome: 'blocked', status: number, message: string, pdb?: string, retryAfterMs?: number }
 
 /** The `message` of a Kubernetes Status body, plus its causes' messages. */
 function statusMessage (err: unknown): string {
@@ -32,6 +32,15 @@ function statusMessage (err: unknown): string {
 
 function safeJson (text: string): unknown {
   try { return JSON.parse(text) } catch { return text }
+}
+
+/** The Retry-After of an API answer (delay in seconds), in milliseconds, if it has one. */
+export function retryAfterOf (err: unknown): number | undefined {
+  if (!(err instanceof ApiException)) return undefined
+  const headers = err.headers as Record<string, string | undefined>
+  const raw = Object.entries(headers ?? {}).find(([name]) => name.toLowerCase() === 'retry-after')?.[1]
+  const seconds = raw === undefined ? NaN : Number(raw)
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined
 }
 
 /** The budget named in a 429 eviction answer ("The disruption budget NAME needs ..."), if any. */
@@ -76,6 +85,7 @@ export interface WatchedNode {
 export class NodeClient implements DrainClient {
   readonly nodeName: string
   private readonly core: CoreV1Api
+  private readonly policy: PolicyV1Api
   private readonly options: NodeClientOptions
   private readonly gate: ApiGate
   private readonly now: () => number
@@ -84,6 +94,7 @@ export class NodeClient implements DrainClient {
   constructor (options: NodeClientOptions) {
     this.options = options
     this.core = options.kubeConfig.makeApiClient(CoreV1Api)
+    this.policy = options.kubeConfig.makeApiClient(PolicyV1Api)
     this.nodeName = options.nodeName
     this.gate = options.gate
     this.now = options.now ?? Date.now
@@ -193,36 +204,55 @@ export class NodeClient implements DrainClient {
   }
 
   /** Lists the node's pods (throwing when that fails), then watches them until `close`. */
-  async watchPods (signal?: AbortSignal): Promise<NodePods> {
-    const initial = await this.listPods()
-    const pods = new Map<string, V1Pod>()
-    const keyOf = (p: V1Pod): string => p.metadata?.uid ?? `${p.metadata?.namespace}/${p.metadata?.name}`
-    let wake = (): void => {}
-    const watch = this.listWatch<V1Pod>('/api/v1/pods', `spec.nodeName=${this.nodeName}`, () => this.listPods(), {
+  async watchPods (signal?: AbortSignal): Promise<WatchedObjects<V1Pod>> {
+    return await this.watchObjects('/api/v1/pods', `spec.nodeName=${this.nodeName}`, () => this.listPods(), signal)
+  }
+
+  /** Lists every PodDisruptionBudget (throwing when that fails, e.g. without RBAC for them), then watches them until `close`. */
+  async watchBudgets (signal?: AbortSignal): Promise<WatchedObjects<V1PodDisruptionBudget>> {
+    const list = async (): Promise<ListResult<V1PodDisruptionBudget>> => {
+      try {
+        const l = await this.gate.run(() => this.policy.listPodDisruptionBudgetForAllNamespaces({}))
+        return { items: l.items, resourceVersion: l.metadata?.resourceVersion ?? '' }
+      } catch (err) {
+        throw describe('listing PodDisruptionBudgets', err)
+      }
+    }
+    return await this.watchObjects('/apis/policy/v1/poddisruptionbudgets', '', list, signal)
+  }
+
+  /** A list then a watch of a collection, as a view that any number of waiters can wait on for the next change. */
+  private async watchObjects<T extends { metadata?: { uid?: string, namespace?: string, name?: string, resourceVersion?: string } }> (path: string, fieldSelector: string, list: () => Promise<ListResult<T>>, signal?: AbortSignal): Promise<WatchedObjects<T>> {
+    const initial = await list()
+    const objects = new Map<string, T>()
+    const keyOf = (o: T): string => o.metadata?.uid ?? `${o.metadata?.namespace}/${o.metadata?.name}`
+    const waiters = new Set<() => void>()
+    const wake = (): void => { for (const w of [...waiters]) w() }
+    const watch = this.listWatch<T>(path, fieldSelector, list, {
       initial,
       onSync: items => {
-        pods.clear()
-        for (const p of items) pods.set(keyOf(p), p)
+        objects.clear()
+        for (const o of items) objects.set(keyOf(o), o)
         wake()
       },
-      onChange: (change, pod) => {
-        if (change === 'DELETED') pods.delete(keyOf(pod))
-        else pods.set(keyOf(pod), pod)
+      onChange: (change, o) => {
+        if (change === 'DELETED') objects.delete(keyOf(o))
+        else objects.set(keyOf(o), o)
         wake()
       }
     })
     return {
-      current: () => [...pods.values()],
+      current: () => [...objects.values()],
       changed: until => new Promise<void>(resolve => {
         const done = (): void => {
           clearTimeout(timer)
           signal?.removeEventListener('abort', done)
-          wake = () => {}
+          waiters.delete(done)
           resolve()
         }
         const timer = setTimeout(done, Math.max(0, until - this.now()))
         signal?.addEventListener('abort', done, { once: true })
-        wake = done
+        waiters.add(done)
       }),
       close: () => watch.stop()
     }
@@ -244,7 +274,8 @@ export class NodeClient implements DrainClient {
       if (status === 429 || status === 500 || status === 503) {
         const message = statusMessage(err)
         const pdb = blockingBudget(message)
-        return { outcome: 'blocked', status, message, ...(pdb !== undefined ? { pdb } : {}) }
+        const retryAfterMs = retryAfterOf(err)
+        return { outcome: 'blocked', status, message, ...(pdb !== undefined ? { pdb } : {}), ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) }
       }
       throw describe(`evicting pod ${namespace}/${name}`, err)
     }

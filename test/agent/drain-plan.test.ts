@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { V1Pod } from '@kubernetes/client-node'
-import { afterRefusal, boundedGraceSeconds, deleteAtDeadlineTime, evictionBackoffMs, planDrain, MIRROR_POD_ANNOTATION, type DrainPlanOptions } from '../../agent/drain-plan.ts'
+import { afterRefusal, boundedGraceSeconds, budgetFor, deleteAtDeadlineTime, evictionBackoffMs, planDrain, selectorMatches, MIRROR_POD_ANNOTATION, type DrainPlanOptions } from '../../agent/drain-plan.ts'
 
 function pod (name: string, extra: { owner?: string, phase?: string, emptyDir?: boolean, mirror?: boolean, grace?: number, deleting?: boolean, namespace?: string } = {}): V1Pod {
   return {
@@ -116,6 +116,7 @@ t.test('after a refused eviction: retry with backoff, start over on progress, gi
     ['first refusal: a quarter second', [fresh, at], { next: { step: 'retry', waitMs: 250 }, state: { backoffStep: 1, seenProgress: 0 } }],
     ['third refusal: a second', [{ backoffStep: 2, seenProgress: 0 }, at], { next: { step: 'retry', waitMs: 1000 }, state: { backoffStep: 3, seenProgress: 0 } }],
     ['another eviction got through: start over', [{ backoffStep: 5, seenProgress: 0 }, { ...at, progress: 2 }], { next: { step: 'retry', waitMs: 250 }, state: { backoffStep: 1, seenProgress: 2 } }],
+    ['a Retry-After longer than the backoff is honoured', [fresh, { ...at, retryAfterMs: 2000 }], { next: { step: 'retry', waitMs: 2000 }, state: { backoffStep: 1, seenProgress: 0 } }],
     ['never sleeps past the deletion time', [{ backoffStep: 5, seenProgress: 0 }, { ...at, deleteAt: 10_100 }], { next: { step: 'retry', waitMs: 100 }, state: { backoffStep: 6, seenProgress: 0 } }],
     ['never sleeps past the end of the drain', [{ backoffStep: 5, seenProgress: 0 }, { ...at, stopAt: 10_040 }], { next: { step: 'retry', waitMs: 40 }, state: { backoffStep: 6, seenProgress: 0 } }],
     ['at the end of the drain without deletion: give up', [fresh, { ...at, now: 100_000 }], { next: { step: 'give-up' }, state: fresh }],
@@ -124,4 +125,25 @@ t.test('after a refused eviction: retry with backoff, start over on progress, gi
     ['deletion wins over giving up', [fresh, { ...at, now: 118_000, deleteAt: 85_000 }], { next: { step: 'delete', graceSeconds: 1 }, state: fresh }]
   ]
   for (const [name, args, expected] of rows) t.same(afterRefusal(...args), expected, name)
+})
+
+t.test('a budget covers the pods of its namespace that its selector matches', async t => {
+  const pdb = (name: string, namespace: string, selector: Record<string, unknown> | undefined) => ({ metadata: { name, namespace }, spec: { ...(selector === undefined ? {} : { selector }) } })
+  const budgets = [
+    pdb('none', 'apps', undefined),
+    pdb('web', 'apps', { matchLabels: { app: 'web' } }),
+    pdb('tiers', 'apps', { matchExpressions: [{ key: 'tier', operator: 'In', values: ['db', 'cache'] }, { key: 'canary', operator: 'DoesNotExist' }] }),
+    pdb('all-other', 'other', {})
+  ]
+  const pod = (namespace: string, labels: Record<string, string>) => ({ namespace, labels })
+  t.equal(budgetFor(pod('apps', { app: 'web', x: '1' }), budgets), 'apps/web')
+  t.equal(budgetFor(pod('apps', { tier: 'db' }), budgets), 'apps/tiers')
+  t.equal(budgetFor(pod('apps', { tier: 'db', canary: 'yes' }), budgets), undefined, 'DoesNotExist')
+  t.equal(budgetFor(pod('apps', { tier: 'web' }), budgets), undefined, 'In')
+  t.equal(budgetFor(pod('other', { anything: 'x' }), budgets), 'other/all-other', 'an empty selector covers the whole namespace')
+  t.equal(budgetFor(pod('third', { app: 'web' }), budgets), undefined, 'budgets are per namespace')
+  t.equal(selectorMatches({ matchExpressions: [{ key: 'a', operator: 'NotIn', values: ['x'] }] }, {}), true, 'NotIn matches a missing key')
+  t.equal(selectorMatches({ matchExpressions: [{ key: 'a', operator: 'Exists' }] }, { a: '' }), true)
+  t.equal(selectorMatches({ matchExpressions: [{ key: 'a', operator: 'Gt', values: ['1'] }] }, { a: '2' }), false, 'an operator PDBs do not know matches nothing')
+  t.equal(selectorMatches({ matchLabels: { constructor: 'x' } }, {}), false, 'own keys only')
 })

@@ -33,6 +33,8 @@ function fakeCluster (pods: V1Pod[], script: (name: string, now: number) => Evic
         close: async () => { watches-- }
       }
     },
+    // No read access to budgets here: refusals are retried on the backoff, whose timings these tests pin down.
+    watchBudgets: async () => { throw new Error('poddisruptionbudgets is forbidden') },
     evict: async (_ns, name, _uid, grace) => {
       calls.push(`evict ${name} grace=${grace} t=${now}`)
       const r = script(name, now)

@@ -140,7 +140,7 @@ t.test('a notification whose sending was under way when the agent died is not se
   const node = w.node()
   const state = readState(node as never)
   delete state.events[0]!.notified
-  node.metadata.annotations['spot-handler.io/state'] = JSON.stringify(state)
+  node.metadata.annotations = { ...node.metadata.annotations, 'spot-handler.io/state': JSON.stringify(state) }
   await w.kube.update(node)
   const received = w.receiver.received.length
   const second = await w.start()

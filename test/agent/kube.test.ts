@@ -33,6 +33,8 @@ t.test('evictions: accepted, refused by a budget, already gone, replaced, failin
   t.same(await client.evict('default', 'nope', 'x', 5), { outcome: 'gone' })
   await kube.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'solo', namespace: 'default' }, spec: { nodeName: 'n1', containers: [{ name: 'c', image: 'x' }] } })
   t.same(await client.evict('default', 'solo', 'another-uid', 5), { outcome: 'gone' }, 'a uid precondition that fails means the pod was replaced')
+  kube.injectFault({ verb: 'create', path: '/eviction$', status: 429, retryAfterSeconds: 3, count: 1 })
+  t.match(await client.evict('default', b!.metadata!.name!, b!.metadata!.uid!, 5), { outcome: 'blocked', status: 429, retryAfterMs: 3000 }, 'the server\'s Retry-After comes along')
   kube.injectFault({ verb: 'create', path: '/eviction$', status: 500, count: 1 })
   t.match(await client.evict('default', b!.metadata!.name!, b!.metadata!.uid!, 5), { outcome: 'blocked', status: 500 })
   kube.injectFault({ verb: 'create', path: '/eviction$', status: 403, message: 'pods/eviction is forbidden', count: 1 })

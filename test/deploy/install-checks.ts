@@ -48,13 +48,14 @@ export const DEFAULT_EXPECTATION: InstallExpectation = {
  * The agent's rights (cluster-wide), exactly what it uses: its Node listed,
  * watched, read on a conflict and patched; the node's pods listed and watched
  * during a drain, evicted, and deleted when finished or at the deadline;
- * Events created.
+ * Events created; the budgets watched to pace evictions.
  */
 export const AGENT_PERMISSIONS = [
   'core/nodes:get', 'core/nodes:list', 'core/nodes:watch', 'core/nodes:patch',
   'core/pods:list', 'core/pods:watch', 'core/pods:delete',
   'core/pods/eviction:create',
-  'core/events:create'
+  'core/events:create',
+  'policy/poddisruptionbudgets:list', 'policy/poddisruptionbudgets:watch'
 ].map(p => `*|${p}|`).sort()
 
 /** The certificate job's rights: the Secret in its namespace, its own webhook configuration. */

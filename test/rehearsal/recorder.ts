@@ -83,6 +83,7 @@ export interface ReportFacts {
   node: string | null
   handlerPods: { spot: number, onDemand: number }
   pdbWaits: number
+  pdbRefusals: number
   deadlineMet: boolean
 }
 
@@ -114,10 +115,9 @@ export function assertStory (t: Test, rec: StoryRecorder, sim: KubeSim, report: 
 
   t.ok(rec.minHealthyWeb >= WEB.replicas - WEB.maxUnavailable, `never fewer than ${WEB.replicas - WEB.maxUnavailable} healthy web pods (fewest: ${rec.minHealthyWeb})`)
   const refused = sim.requests.filter(r => r.subresource === 'eviction' && r.status === 429)
-  t.ok(refused.length > 0, 'the budget refused at least one eviction (429 in the request log)')
-  t.equal(report.pdbWaits, refused.length, 'the report counts the refusals the API answered')
-  const laterAccepted = refused.filter(r => sim.requests.some(a => a.subresource === 'eviction' && a.name === r.name && a.status === 201 && a.time >= r.time))
-  t.ok(laterAccepted.length > 0, 'a refused pod was evicted once the budget allowed it')
+  t.equal(report.pdbRefusals, refused.length, 'the report counts the refusals the API answered')
+  t.ok(refused.length <= 1, 'evictions waited for the budget instead of being refused (at most one from a race)')
+  t.ok(report.pdbWaits > 0, 'the budget held at least one eviction back until a replacement was Ready')
 
   const drained = history?.drained
   const since = Date.parse(drained?.since ?? '')

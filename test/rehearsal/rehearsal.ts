@@ -281,7 +281,7 @@ async function story (options: RehearsalOptions, narrator: Narrator, hooks: Rehe
     ...(result === undefined ? {} : { agentResult: result.message }),
     leftOnNode: observer.movablePodsOn(target).map(objectName),
     moves: movesOf(observer, leaving, target, noticeAt),
-    pdbWaits: await metricValue(agent.metrics.evictions, { outcome: 'blocked' }),
+    pdbRefusals: await metricValue(agent.metrics.evictions, { outcome: 'blocked' }),
     budgetShouldHold,
     wallMs: Date.now() - started
   }

@@ -58,7 +58,7 @@ t.test('node events and budget changes read as sentences', async t => {
   t.equal(nodeEvent({ metadata: {}, involvedObject: { kind: 'Node', name: 'n2' }, reason: 'X' }, 'n1'), undefined, 'another node')
   t.equal(nodeEvent({ metadata: {}, involvedObject: { kind: 'Pod', name: 'n1' }, reason: 'X' }, 'n1'), undefined, 'not a node')
   const pdb = (allowed: number | undefined): V1PodDisruptionBudget => ({ metadata: { namespace: 'ns', name: 'web' }, ...(allowed === undefined ? {} : { status: { disruptionsAllowed: allowed, currentHealthy: 5, desiredHealthy: 5, expectedPods: 6 } }) })
-  t.equal(budgetChange(pdb(1), pdb(0)), 'PodDisruptionBudget ns/web allows 0 disruption(s) (5 healthy, 5 needed): evictions of its pods are refused until a replacement is Ready')
+  t.equal(budgetChange(pdb(1), pdb(0)), 'PodDisruptionBudget ns/web allows 0 disruption(s) (5 healthy, 5 needed): further evictions of its pods wait until a replacement is Ready')
   t.equal(budgetChange(undefined, pdb(1)), 'PodDisruptionBudget ns/web allows 1 disruption(s) (5 healthy, 5 needed)')
   t.equal(budgetChange(pdb(1), pdb(1)), undefined, 'unchanged')
   t.equal(budgetChange(pdb(1), pdb(undefined)), undefined, 'no status yet')

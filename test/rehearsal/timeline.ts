@@ -78,7 +78,7 @@ export function nodeEvent (event: CoreV1Event, node: string): string | undefined
 export function budgetChange (before: V1PodDisruptionBudget | undefined, after: V1PodDisruptionBudget): string | undefined {
   const s = after.status
   if (s === undefined || before?.status?.disruptionsAllowed === s.disruptionsAllowed) return undefined
-  const why = s.disruptionsAllowed === 0 ? ': evictions of its pods are refused until a replacement is Ready' : ''
+  const why = s.disruptionsAllowed === 0 ? ': further evictions of its pods wait until a replacement is Ready' : ''
   return `PodDisruptionBudget ${objectName(after)} allows ${s.disruptionsAllowed} disruption(s) (${s.currentHealthy} healthy, ${s.desiredHealthy} needed)${why}`
 }
 
