@@ -1,5 +1,5 @@
-import t from 'tap'
-import { budget, deployment, readyPods, startWorld, NODE } from './world.ts'
+import t, { type Test } from 'tap'
+import { budget, deployment, readyPods, startWorld, NODE, type World } from './world.ts'
 import { eventually } from './helpers.ts'
 import type { OutcomeReport } from '../../agent/agent.ts'
 import { LB_EXCLUSION_LABEL, readState } from '../../agent/node-state.ts'
@@ -63,13 +63,19 @@ t.test('a spot notice ends with the node tainted, labelled, cordoned, drained, a
   t.comment(`spot notice to taint: ${detectionMs} ms; notice to drained and notified: ${drainMs} ms`)
 })
 
-t.test('a budget that blocks at first lets the drain finish once replacements are ready', async t => {
+/** Our node with 3 api pods behind a budget of minAvailable 2, replacements Ready 150 ms after they start, and a node to take them. */
+async function apiBehindBudget (t: Test): Promise<World> {
   const w = await startWorld({ kube: { readyDelayMs: 150 } })
   t.teardown(() => w.close())
   await w.kube.create(deployment('api', 3))
   await w.kube.create(budget('api-pdb', 'api', 2))
   await w.kube.waitFor(() => readyPods(w.podsOn(NODE)).length === 3 || undefined, 5000, 'api pods ready')
   await w.kube.addNode({ name: 'on-demand-1', lifecycle: 'on-demand' })
+  return w
+}
+
+t.test('a budget that blocks at first lets the drain finish once replacements are ready', async t => {
+  const w = await apiBehindBudget(t)
   await w.start()
   const posted = Date.now()
   w.imds.postSpotInterruption()
@@ -149,12 +155,7 @@ t.test('while pods take their time to go, the drain watches them: one pod list a
 })
 
 t.test('without read access to budgets the drain still goes through them, retrying refusals on the backoff', async t => {
-  const w = await startWorld({ kube: { readyDelayMs: 150 } })
-  t.teardown(() => w.close())
-  await w.kube.create(deployment('api', 3))
-  await w.kube.create(budget('api-pdb', 'api', 2))
-  await w.kube.waitFor(() => readyPods(w.podsOn(NODE)).length === 3 || undefined, 5000, 'api pods ready')
-  await w.kube.addNode({ name: 'on-demand-1', lifecycle: 'on-demand' })
+  const w = await apiBehindBudget(t)
   w.kube.injectFault({ verb: 'list', path: '/poddisruptionbudgets$', status: 403, message: 'poddisruptionbudgets is forbidden' })
   const agent = await w.start()
   w.imds.postSpotInterruption()
