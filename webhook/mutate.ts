@@ -4,6 +4,7 @@
  * can be patched; everything else is allowed unchanged. A mutation is
  * reported to the user as a warning (kubectl prints it) and in the audit log.
  */
+import { clip } from '#common/json.ts'
 import { handlerDecision, type HandlerPolicy } from './policy.ts'
 import { nodeSelectorPatch } from './patch.ts'
 import type { AdmissionDecision, AdmissionRequest } from './review.ts'
@@ -34,9 +35,9 @@ function unchanged (reason: string, warnings: string[] = []): MutationResult {
 /** Decides the answer to one admission request. Dry-run requests are treated the same (there are no side effects). */
 export function mutate (request: AdmissionRequest, config: MutationConfig): MutationResult {
   const { kind, operation, subResource, object } = request
-  if (kind.group !== 'apps' || kind.kind !== 'DaemonSet') return unchanged(`not an apps DaemonSet (${kind.group === '' ? 'core' : kind.group}/${kind.kind})`)
+  if (kind.group !== 'apps' || kind.kind !== 'DaemonSet') return unchanged(`not an apps DaemonSet (${clip(`${kind.group === '' ? 'core' : kind.group}/${kind.kind}`)})`)
   if (operation !== 'CREATE' && operation !== 'UPDATE') return unchanged(`operation ${operation} is not mutated`)
-  if (subResource !== undefined) return unchanged(`subresource ${subResource} is not mutated`)
+  if (subResource !== undefined) return unchanged(`subresource ${clip(subResource)} is not mutated`)
   if (object === undefined) return unchanged('no object')
   const handler = handlerDecision(object, config.policy)
   if (!handler.handler) return unchanged(`not a handler: ${handler.reason}`, handler.warnings)

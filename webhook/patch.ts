@@ -4,7 +4,7 @@
  */
 import jsonpatch from 'fast-json-patch'
 import type { Operation } from 'fast-json-patch'
-import { isJsonObject, type JsonObject } from '#common/json.ts'
+import { clip, describeType, isJsonObject, type JsonObject } from '#common/json.ts'
 
 /** Where the pod template's nodeSelector lives in a DaemonSet. */
 const POD_SPEC_PATH = ['spec', 'template', 'spec'] as const
@@ -29,12 +29,13 @@ function pointer (segments: readonly string[]): string {
 export function nodeSelectorPatch (object: JsonObject, selector: Readonly<Record<string, string>>): SelectorPatch {
   const warnings: string[] = []
   let podSpec: unknown = object
-  for (const key of POD_SPEC_PATH) podSpec = isJsonObject(podSpec) ? podSpec[key] : undefined
+  for (const key of POD_SPEC_PATH) podSpec = isJsonObject(podSpec) && Object.hasOwn(podSpec, key) ? podSpec[key] : undefined
   if (!isJsonObject(podSpec)) return { ops: [], added: {}, warnings: ['spec.template.spec is missing, so no nodeSelector was injected'] }
-  const current = podSpec.nodeSelector
+  const current = Object.hasOwn(podSpec, 'nodeSelector') ? podSpec.nodeSelector : undefined
   const selectorPath = [...POD_SPEC_PATH, 'nodeSelector']
   let ops: Operation[]
-  const added: Record<string, string> = {}
+  // Keys come from the configuration, but a null prototype keeps any key an ordinary one.
+  const added: Record<string, string> = Object.create(null)
   if (current === undefined || current === null) {
     Object.assign(added, selector)
     ops = Object.keys(selector).length === 0 ? [] : [{ op: 'add', path: pointer(selectorPath), value: { ...selector } }]
@@ -43,12 +44,12 @@ export function nodeSelectorPatch (object: JsonObject, selector: Readonly<Record
   } else {
     ops = []
     for (const [key, value] of Object.entries(selector)) {
-      const existing = current[key]
-      if (existing === undefined) {
+      if (!Object.hasOwn(current, key)) {
         ops.push({ op: 'add', path: pointer([...selectorPath, key]), value })
         added[key] = value
-      } else if (existing !== value) {
-        warnings.push(`nodeSelector already has ${key}=${String(existing)}; left as it is instead of ${key}=${value}`)
+      } else if (current[key] !== value) {
+        const existing = current[key]
+        warnings.push(`nodeSelector already has ${key}=${typeof existing === 'string' ? clip(existing) : describeType(existing)}; left as it is instead of ${key}=${value}`)
       }
     }
   }

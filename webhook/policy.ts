@@ -2,7 +2,7 @@
  * Handler recognition (pure): is this DaemonSet a Spot interruption handler,
  * and why. DESIGN.md section 3 fixes the rules; every list is configurable.
  */
-import { isJsonObject, type JsonObject } from '#common/json.ts'
+import { clip, describeValue, isJsonObject, type JsonObject } from '#common/json.ts'
 
 /** The annotation that opts a DaemonSet in ("true") or out ("false"). */
 export const INJECT_ANNOTATION = 'spot-handler.io/inject'
@@ -52,16 +52,17 @@ export interface HandlerDecision {
 function field (value: unknown, ...path: string[]): unknown {
   let current = value
   for (const key of path) {
-    if (!isJsonObject(current)) return undefined
+    if (!isJsonObject(current) || !Object.hasOwn(current, key)) return undefined
     current = current[key]
   }
   return current
 }
 
-function stringMap (value: unknown): Record<string, string> {
-  const out: Record<string, string> = {}
+/** The string entries of a JSON map (labels, annotations): a Map, so no key from the request can reach a prototype. */
+function stringMap (value: unknown): Map<string, string> {
+  const out = new Map<string, string>()
   if (!isJsonObject(value)) return out
-  for (const [k, v] of Object.entries(value)) if (typeof v === 'string') out[k] = v
+  for (const [k, v] of Object.entries(value)) if (typeof v === 'string') out.set(k, v)
   return out
 }
 
@@ -89,17 +90,17 @@ function repositoryMatches (repository: string, entry: string): boolean {
 /** Decides whether `daemonSet` is a handler under `policy`. */
 export function handlerDecision (daemonSet: JsonObject, policy: HandlerPolicy): HandlerDecision {
   const warnings: string[] = []
-  const annotation = stringMap(field(daemonSet, 'metadata', 'annotations'))[INJECT_ANNOTATION]
+  const annotation = stringMap(field(daemonSet, 'metadata', 'annotations')).get(INJECT_ANNOTATION)
   if (annotation !== undefined) {
     const value = annotation.trim().toLowerCase()
     if (value === 'false') return { handler: false, reason: `annotation ${INJECT_ANNOTATION}=false`, warnings }
     if (value === 'true') return { handler: true, reason: `annotation ${INJECT_ANNOTATION}=true`, warnings }
-    warnings.push(`annotation ${INJECT_ANNOTATION} has value ${JSON.stringify(annotation)}; expected "true" or "false", so it was ignored`)
+    warnings.push(`annotation ${INJECT_ANNOTATION} has value ${describeValue(annotation)}; expected "true" or "false", so it was ignored`)
   }
   const labelSets = [stringMap(field(daemonSet, 'metadata', 'labels')), stringMap(field(daemonSet, 'spec', 'template', 'metadata', 'labels'))]
   for (const labels of labelSets) {
     for (const key of policy.labelKeys) {
-      const value = labels[key]
+      const value = labels.get(key)
       if (value !== undefined && policy.names.includes(value)) return { handler: true, reason: `label ${key}=${value}`, warnings }
     }
   }
@@ -109,7 +110,7 @@ export function handlerDecision (daemonSet: JsonObject, policy: HandlerPolicy): 
     if (typeof image !== 'string' || image === '') continue
     const repository = imageRepository(image)
     const entry = policy.images.find(e => repositoryMatches(repository, e))
-    if (entry !== undefined) return { handler: true, reason: `image ${image}`, warnings }
+    if (entry !== undefined) return { handler: true, reason: `image ${clip(image)}`, warnings }
   }
   return { handler: false, reason: 'no handler annotation, label or image', warnings }
 }

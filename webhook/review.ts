@@ -4,7 +4,7 @@
  * expects, in the same apiVersion and with the same uid.
  */
 import type { Operation } from 'fast-json-patch'
-import { isJsonObject, type JsonObject } from '#common/json.ts'
+import { describeType, describeValue, isJsonObject, type JsonObject } from '#common/json.ts'
 
 /** AdmissionReview versions the webhook speaks. */
 export const REVIEW_API_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const
@@ -53,49 +53,43 @@ export interface AdmissionDecision {
   auditAnnotations: Record<string, string>
 }
 
-function describe (value: unknown): string {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'an array'
-  return typeof value === 'object' ? 'an object' : `a ${typeof value}`
-}
-
 function optionalString (parent: JsonObject, field: string, where: string): string | undefined {
   const value = parent[field]
   if (value === undefined || value === null || value === '') return undefined
-  if (typeof value !== 'string') throw new BadReview(`${where}.${field} must be a string, got ${describe(value)}`)
+  if (typeof value !== 'string') throw new BadReview(`${where}.${field} must be a string, got ${describeType(value)}`)
   return value
 }
 
 function optionalObject (parent: JsonObject, field: string): JsonObject | undefined {
   const value = parent[field]
   if (value === undefined || value === null) return undefined
-  if (!isJsonObject(value)) throw new BadReview(`request.${field} must be an object, got ${describe(value)}`)
+  if (!isJsonObject(value)) throw new BadReview(`request.${field} must be an object, got ${describeType(value)}`)
   return value
 }
 
 /** Validates `body` as an AdmissionReview request; throws BadReview naming the first problem. */
 export function parseReview (body: unknown): AdmissionReview {
-  if (!isJsonObject(body)) throw new BadReview(`body must be a JSON object, got ${describe(body)}`)
+  if (!isJsonObject(body)) throw new BadReview(`body must be a JSON object, got ${describeType(body)}`)
   const apiVersion = body.apiVersion
   if (!REVIEW_API_VERSIONS.includes(apiVersion as ReviewApiVersion)) {
-    throw new BadReview(`apiVersion must be one of ${REVIEW_API_VERSIONS.join(', ')}, got ${JSON.stringify(apiVersion) ?? 'nothing'}`)
+    throw new BadReview(`apiVersion must be one of ${REVIEW_API_VERSIONS.join(', ')}, got ${describeValue(apiVersion)}`)
   }
-  if (body.kind !== 'AdmissionReview') throw new BadReview(`kind must be AdmissionReview, got ${JSON.stringify(body.kind) ?? 'nothing'}`)
+  if (body.kind !== 'AdmissionReview') throw new BadReview(`kind must be AdmissionReview, got ${describeValue(body.kind)}`)
   const request = body.request
   if (request === undefined || request === null) throw new BadReview('request is missing')
-  if (!isJsonObject(request)) throw new BadReview(`request must be an object, got ${describe(request)}`)
+  if (!isJsonObject(request)) throw new BadReview(`request must be an object, got ${describeType(request)}`)
   const uid = optionalString(request, 'uid', 'request')
   if (uid === undefined) throw new BadReview('request.uid is missing')
   const kind = request.kind
   if (!isJsonObject(kind) || typeof kind.kind !== 'string' || kind.kind === '') throw new BadReview('request.kind must be an object with a kind')
   const operation = request.operation
   if (!ADMISSION_OPERATIONS.includes(operation as AdmissionOperation)) {
-    throw new BadReview(`request.operation must be one of ${ADMISSION_OPERATIONS.join(', ')}, got ${JSON.stringify(operation) ?? 'nothing'}`)
+    throw new BadReview(`request.operation must be one of ${ADMISSION_OPERATIONS.join(', ')}, got ${describeValue(operation)}`)
   }
   const object = optionalObject(request, 'object')
   if (object === undefined && (operation === 'CREATE' || operation === 'UPDATE')) throw new BadReview(`request.object is missing for ${operation as string}`)
   const dryRun = request.dryRun
-  if (dryRun !== undefined && dryRun !== null && typeof dryRun !== 'boolean') throw new BadReview(`request.dryRun must be a boolean, got ${describe(dryRun)}`)
+  if (dryRun !== undefined && dryRun !== null && typeof dryRun !== 'boolean') throw new BadReview(`request.dryRun must be a boolean, got ${describeType(dryRun)}`)
   return {
     apiVersion: apiVersion as ReviewApiVersion,
     request: {

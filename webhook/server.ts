@@ -8,6 +8,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { Server as HttpsServer } from 'node:https'
+import { clip, describeValue } from '#common/json.ts'
 import { isLabelValue, labelKeyProblem } from '#common/names.ts'
 import type { WebhookMetrics } from './metrics.ts'
 import { mutate, type MutationConfig } from './mutate.ts'
@@ -72,15 +73,15 @@ export function describeRequestError (error: FastifyError | Error, contentType: 
   const code = (error as FastifyError).code
   switch (code) {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return { status: 415, message: `unsupported content type ${JSON.stringify(contentType ?? '')}; send application/json` }
+      return { status: 415, message: `unsupported content type ${describeValue(contentType ?? '')}; send application/json` }
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return { status: 413, message: `request body is larger than the limit of ${bodyLimit} bytes` }
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return { status: 400, message: 'request body length does not match Content-Length' }
   }
   const status = (error as FastifyError).statusCode ?? 500
-  if (status >= 400 && status < 500) return { status, message: error.message.split('\n')[0]! }
-  return { status: 500, message: `internal error: ${error.message.split('\n')[0]}` }
+  if (status >= 400 && status < 500) return { status, message: clip(error.message.split('\n')[0]!) }
+  return { status: 500, message: `internal error: ${clip(error.message.split('\n')[0]!)}` }
 }
 
 /** Checks the options once, at registration; throws an Error naming the first bad one. */
@@ -138,7 +139,7 @@ const plugin: FastifyPluginAsync<WebhookPluginOptions> = async (fastify, options
     request.admission = { operation, mutated: result.mutated }
     // The warning announcing the mutation repeats `reason`; only other warnings (conflicts, bad annotations) are worth a field.
     const warnings = result.mutated ? result.warnings.slice(0, -1) : result.warnings
-    request.log.info({ uid, namespace, name, operation, dryRun, kind: `${kind.group === '' ? '' : `${kind.group}/`}${kind.kind}`, mutated: result.mutated, reason: result.reason, ...(warnings.length > 0 ? { warnings } : {}), durationMs: Math.round(reply.elapsedTime * 1000) / 1000 }, 'admission review')
+    request.log.info({ uid: clip(uid), namespace: namespace === undefined ? undefined : clip(namespace), name: name === undefined ? undefined : clip(name), operation, dryRun, kind: clip(`${kind.group === '' ? '' : `${kind.group}/`}${kind.kind}`), mutated: result.mutated, reason: result.reason, ...(warnings.length > 0 ? { warnings } : {}), durationMs: Math.round(reply.elapsedTime * 1000) / 1000 }, 'admission review')
     reply.type('application/json')
     return reviewResponse(review.apiVersion, uid, result)
   })
@@ -151,12 +152,12 @@ const plugin: FastifyPluginAsync<WebhookPluginOptions> = async (fastify, options
   })
 
   app.setNotFoundHandler(request => {
-    throw new NoRoute(`no route ${request.method} ${request.url}; admission reviews go to POST ${MUTATE_PATH}`)
+    throw new NoRoute(`no route ${request.method} ${clip(request.url)}; admission reviews go to POST ${MUTATE_PATH}`)
   })
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const { status, message } = describeRequestError(error, request.headers['content-type'], bodyLimit)
-    const line = { status, method: request.method, url: request.url, remoteAddress: request.ip, error: message }
+    const line = { status, method: request.method, url: clip(request.url), remoteAddress: request.ip, error: message }
     if (status >= 500) request.log.error({ ...line, err: error }, 'request failed')
     else request.log.warn(line, 'request rejected')
     void reply.code(status).type('application/json').send({ status, message })

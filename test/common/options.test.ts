@@ -71,6 +71,8 @@ t.test('parsers accept what they document and reject the rest', async t => {
   t.throws(() => duration()(''))
   t.same(list(' a, b,,c '), ['a', 'b', 'c'])
   t.same(keyValues('a=1, b/c=x=y'), { a: '1', 'b/c': 'x=y' })
+  t.throws(() => keyValues('lifecycle=Ec2Spot,lifecycle=OnDemand'), { message: 'key "lifecycle" is given twice' })
+  t.same(keyValues('constructor=x'), { constructor: 'x' })
   t.throws(() => keyValues('a=1,b'), { message: /got "b"/ })
   t.throws(() => keyValues('=1'))
   t.equal(optional(port)(''), undefined)

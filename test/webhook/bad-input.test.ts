@@ -14,6 +14,13 @@ const webhook = await startTestWebhook(t, dir)
 const ca = set.ca.cert
 const valid = JSON.parse(await readFile(new URL('../fixtures/admission/workshop-example-v1.json', import.meta.url), 'utf8')).review
 
+/** The review's text with the value at `set` replaced by an array nested 10,000 deep (written by hand: JSON.stringify of it would overflow the stack). */
+function deeplyNested (set: (review: Record<string, any>, marker: string) => void): string {
+  const review = structuredClone(valid)
+  set(review, 'DEEP-MARKER')
+  return JSON.stringify(review).replace('"DEEP-MARKER"', '['.repeat(10_000) + ']'.repeat(10_000))
+}
+
 function withRequest (change: (request: Record<string, unknown>) => void): string {
   const review = structuredClone(valid)
   change(review.request)
@@ -39,6 +46,10 @@ const cases: Array<{ name: string, body: string | Buffer, headers?: Record<strin
   { name: 'a dryRun that is not a boolean', body: withRequest(r => { r.dryRun = 'yes' }), status: 400, message: /^invalid AdmissionReview: request\.dryRun must be a boolean, got a string$/ },
   { name: 'a body with only a __proto__ key', body: '{"__proto__": {"apiVersion": "admission.k8s.io/v1"}}', status: 400, message: /^invalid AdmissionReview: apiVersion must be one of .*, got nothing$/ },
   { name: 'a body over the limit', body: Buffer.alloc(MAX_BODY_BYTES + 1, ' '), status: 413, message: new RegExp(`^request body is larger than the limit of ${MAX_BODY_BYTES} bytes$`) },
+  { name: 'a 10,000-deep apiVersion', body: deeplyNested((r, m) => { r.apiVersion = m }), status: 400, message: /^invalid AdmissionReview: apiVersion must be one of .*, got an array$/ },
+  { name: 'a 10,000-deep kind', body: deeplyNested((r, m) => { r.kind = m }), status: 400, message: /^invalid AdmissionReview: kind must be AdmissionReview, got an array$/ },
+  { name: 'a 10,000-deep operation', body: deeplyNested((r, m) => { r.request.operation = m }), status: 400, message: /^invalid AdmissionReview: request\.operation must be one of .*, got an array$/ },
+  { name: 'a 1 MiB apiVersion', body: JSON.stringify({ ...valid, apiVersion: 'v'.repeat(1024 * 1024) }), status: 400, message: /^invalid AdmissionReview: apiVersion must be one of .*, got "v{200}… \(1048376 more characters\)"$/ },
   { name: 'a GET of /mutate', body: '', method: 'GET', status: 404, message: /^no route GET \/mutate; admission reviews go to POST \/mutate$/ },
   { name: 'an unknown path', body: '{}', path: '/validate', status: 404, message: /^no route POST \/validate; admission reviews go to POST \/mutate$/ }
 ]
@@ -73,4 +84,31 @@ t.test('a review close to the size limit (two ~3.5 MiB objects) is accepted', as
   const { status, body } = await postReview(webhook.port, ca, review)
   t.equal(status, 200)
   t.ok(body.response.patch, 'and still patched')
+})
+
+t.test('hostile values inside a handler DaemonSet are answered, never with a 500', async t => {
+  const review = (change: (object: Record<string, any>) => void): Record<string, any> => {
+    const r = structuredClone(valid)
+    change(r.request.object)
+    return r
+  }
+  const toString = await postReview(webhook.port, ca, review(o => { o.spec.template.spec.nodeSelector = { lifecycle: { toString: 1 } } }))
+  t.equal(toString.status, 200)
+  t.equal(toString.body.response.allowed, true)
+  t.match(toString.body.response.warnings, ['nodeSelector already has lifecycle=an object; left as it is instead of lifecycle=Ec2Spot'])
+  const deepText = deeplyNested((r, m) => { r.request.object.spec.template.spec.nodeSelector = { lifecycle: m, other: m } })
+  const deepAnswer = await httpsRequest({ port: webhook.port, ca, body: deepText })
+  t.equal(deepAnswer.status, 200, 'a 10,000-deep nodeSelector value')
+  t.match(JSON.parse(deepAnswer.text).response.warnings, ['nodeSelector already has lifecycle=an array; left as it is instead of lifecycle=Ec2Spot'])
+  const bigAnnotation = await postReview(webhook.port, ca, review(o => { o.metadata.annotations = { 'spot-handler.io/inject': 'x'.repeat(1024 * 1024) } }))
+  t.equal(bigAnnotation.status, 200)
+  const warning = bigAnnotation.body.response.warnings[0] as string
+  t.ok(warning.length < 400, `a 1 MiB annotation is echoed clipped (${warning.length} characters)`)
+  t.match(warning, /has value "x{200}… \(1048376 more characters\)"; expected/)
+  const bigUid = structuredClone(valid)
+  bigUid.request.uid = 'u'.repeat(1024 * 1024)
+  const uidAnswer = await postReview(webhook.port, ca, bigUid)
+  t.equal(uidAnswer.body.response.uid, bigUid.request.uid, 'the answer carries the uid as it came')
+  const line = webhook.logs.find(l => typeof l.uid === 'string' && l.uid.startsWith('uuu'))
+  t.ok(line !== undefined && JSON.stringify(line).length < 2000, 'the log line carries it clipped')
 })

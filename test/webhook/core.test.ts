@@ -82,3 +82,20 @@ t.test('request errors map to a status and a one-line message', async t => {
   t.same(describeRequestError(Object.assign(new Error('x'), { code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', statusCode: 415 }), undefined, 10), { status: 415, message: 'unsupported content type ""; send application/json' })
   t.throws(() => parseJsonBody('  '), { message: 'request body is empty; expected an AdmissionReview' })
 })
+
+t.test('selector keys that are names of Object.prototype are ordinary keys: injected beside an existing selector, conflicts seen', async t => {
+  const object = (nodeSelector: Record<string, unknown>) => ({ spec: { template: { spec: { nodeSelector } } } })
+  for (const key of ['constructor', 'toString', 'valueOf', 'hasOwnProperty']) {
+    const { ops, added } = nodeSelectorPatch(object({ lifecycle: 'Ec2Spot' }), { [key]: 'x' })
+    t.same(ops, [{ op: 'add', path: `/spec/template/spec/nodeSelector/${key}`, value: 'x' }], key)
+    t.same({ ...added }, { [key]: 'x' })
+  }
+  t.same(nodeSelectorPatch(object({ constructor: 'y' }), { constructor: 'x' }).warnings, ['nodeSelector already has constructor=y; left as it is instead of constructor=x'])
+  t.same(nodeSelectorPatch(JSON.parse('{"spec":{"template":{"spec":{"nodeSelector":{"__proto__":{"lifecycle":"OnDemand"}}}}}}'), { lifecycle: 'Ec2Spot' }).ops, [{ op: 'add', path: '/spec/template/spec/nodeSelector/lifecycle', value: 'Ec2Spot' }], 'a __proto__ key in the request is not inherited')
+})
+
+t.test('handler labels are read as own keys only', async t => {
+  const ds = { metadata: { labels: JSON.parse('{"__proto__":{"app":"aws-node-termination-handler"}}') }, spec: {} }
+  t.equal(handlerDecision(ds, DEFAULT_HANDLER_POLICY).handler, false)
+  t.equal(handlerDecision({ metadata: { labels: { constructor: 'aws-node-termination-handler' } }, spec: {} }, { ...DEFAULT_HANDLER_POLICY, labelKeys: ['constructor'] }).handler, true, 'a configured key named like a prototype member works')
+})

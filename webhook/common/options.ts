@@ -132,15 +132,17 @@ export function duration (bareUnit: 'ms' | 's' = 's'): Parser<number> {
 /** A comma-separated list; blanks are dropped. */
 export const list: Parser<string[]> = raw => raw.split(',').map(s => s.trim()).filter(s => s !== '')
 
-/** `k=v,k2=v2` into a map; every entry needs a key and an `=`. */
+/** `k=v,k2=v2` into a map; every entry needs a key and an `=`, and no key may come twice. */
 export const keyValues: Parser<Record<string, string>> = raw => {
-  const out: Record<string, string> = {}
+  const out: Record<string, string> = Object.create(null)
   for (const entry of list(raw)) {
     const eq = entry.indexOf('=')
     if (eq <= 0) throw new Error(`expected key=value pairs separated by commas, got "${entry}"`)
-    out[entry.slice(0, eq).trim()] = entry.slice(eq + 1).trim()
+    const key = entry.slice(0, eq).trim()
+    if (Object.hasOwn(out, key)) throw new Error(`key "${key}" is given twice`)
+    out[key] = entry.slice(eq + 1).trim()
   }
-  return out
+  return { ...out }
 }
 
 /** Wraps a parser so the empty string means "not set" (undefined). */
