@@ -3,6 +3,7 @@
  * a CA and a serving certificate signed by it, SHA-256, ECDSA P-256 or RSA 2048,
  * with the DNS names the API server uses to reach a Service plus any extra hosts.
  */
+import { randomBytes } from 'node:crypto'
 import { isIP } from 'node:net'
 import { generate, type CertificateExtension } from 'selfsigned'
 
@@ -67,19 +68,32 @@ function validity (now: Date, days: number): { notBeforeDate: Date, notAfterDate
   return { notBeforeDate: new Date(now.getTime() - CLOCK_SKEW_MS), notAfterDate: new Date(now.getTime() + days * DAY_MS) }
 }
 
-/** Creates a self-signed CA allowed to sign serving certificates. */
+/** PEM text ending with a newline, so files and bundles concatenate into valid PEM. */
+function pemLines (pem: string): string {
+  return pem.endsWith('\n') ? pem : `${pem}\n`
+}
+
+/**
+ * Creates a self-signed CA allowed to sign serving certificates. Its subject
+ * is unique (the common name plus an OU with its creation time and a random
+ * tag): during a rotation the bundle holds the old and the new CA, and
+ * OpenSSL-based clients pick a leaf's issuer by subject (selfsigned 5 cannot
+ * add key identifiers, which would also tell them apart).
+ */
 export async function generateCa (options: { commonName: string, days: number, keyType: KeyType, now?: Date }): Promise<KeyPairPem> {
   const extensions: CertificateExtension[] = [
     { name: 'basicConstraints', cA: true, pathLenConstraint: 0, critical: true },
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true }
   ]
-  const pems = await generate([{ name: 'commonName', value: options.commonName }], {
+  const now = options.now ?? new Date()
+  const subject = [{ name: 'commonName', value: options.commonName }, { shortName: 'OU', value: `created ${now.toISOString()} ${randomBytes(4).toString('hex')}` }]
+  const pems = await generate(subject, {
     ...keyOptions(options.keyType),
-    ...validity(options.now ?? new Date(), options.days),
+    ...validity(now, options.days),
     algorithm: 'sha256',
     extensions
   })
-  return { cert: pems.cert, key: pems.private }
+  return { cert: pemLines(pems.cert), key: pemLines(pems.private) }
 }
 
 /** Creates a serving certificate for the request, signed by `ca` (which must use the same key type). */
@@ -99,7 +113,7 @@ export async function generateServingCert (ca: KeyPairPem, request: ServingCertR
     extensions,
     ca
   })
-  return { cert: pems.cert, key: pems.private }
+  return { cert: pemLines(pems.cert), key: pemLines(pems.private) }
 }
 
 /** Creates a fresh CA and a serving certificate signed by it. */

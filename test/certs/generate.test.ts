@@ -9,6 +9,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { caBundle, generateCertificates, serviceDnsNames, subjectAltNames } from '../../certs/generate.ts'
 import { writeCertificateFiles, writeFileAtomic } from '../../certs/files.ts'
+import { execFile } from 'node:child_process'
+import { writeFile } from 'node:fs/promises'
+import { createServer, get } from 'node:https'
+import type { AddressInfo } from 'node:net'
+import { promisify } from 'node:util'
+
+const execFileAsync = promisify(execFile)
 
 async function tempDir (t: { teardown: (fn: () => Promise<void>) => void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'spot-certs-test-'))
@@ -81,4 +88,35 @@ t.test('an atomic write replaces the file whole and reports the path when it can
   t.equal(await readFile(path, 'utf8'), 'two')
   await t.rejects(writeFileAtomic(join(dir, 'missing', 'f'), 'x', 0o600), { message: new RegExp(`^cannot write ${join(dir, 'missing', 'f')}: `) })
   t.same(await readdir(dir), ['f'], 'nothing left behind')
+})
+
+t.test('a bundle of the old and the new CA verifies both serving certificates with OpenSSL and with Node', async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'spot-ca-bundle-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const request = { service: 'spot-webhook', namespace: 'spot-handler', hosts: ['127.0.0.1'], days: 30, keyType: 'ecdsa' as const }
+  const old = await generateCertificates(request)
+  const fresh = await generateCertificates(request)
+  for (const pem of [old.ca.cert, old.serving.cert, old.serving.key, fresh.ca.cert]) t.ok(pem.endsWith('-----\n'), 'every PEM ends with a newline')
+  t.not(new X509Certificate(old.ca.cert).subject, new X509Certificate(fresh.ca.cert).subject, 'each CA has its own subject')
+  t.match(new X509Certificate(fresh.ca.cert).subject, /CN=spot-webhook\.spot-handler webhook CA/)
+  const bundle = join(dir, 'ca.crt')
+  await writeFile(bundle, old.ca.cert + fresh.ca.cert)
+  for (const [name, set] of [['old', old], ['new', fresh]] as const) {
+    const leaf = join(dir, `${name}.crt`)
+    await writeFile(leaf, set.serving.cert)
+    const { stdout } = await execFileAsync('openssl', ['verify', '-CAfile', bundle, leaf])
+    t.equal(stdout.trim(), `${leaf}: OK`, `openssl verifies the ${name} certificate against the two-CA bundle`)
+    const server = createServer({ cert: set.serving.cert, key: set.serving.key }, (_req, res) => res.end('ok'))
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as AddressInfo).port
+    const answer = await new Promise<string>((resolve, reject) => {
+      get({ host: '127.0.0.1', port, ca: old.ca.cert + fresh.ca.cert, servername: 'spot-webhook.spot-handler.svc' }, res => {
+        let body = ''
+        res.on('data', c => { body += c })
+        res.on('end', () => resolve(body))
+      }).on('error', reject)
+    })
+    server.close()
+    t.equal(answer, 'ok', `Node verifies the ${name} certificate against the two-CA bundle`)
+  }
 })
