@@ -13,7 +13,7 @@ import Fastify, { LogController } from 'fastify'
 import { createWebhookMetrics } from './metrics.ts'
 import { WEBHOOK_OPTIONS, WEBHOOK_PROGRAM, type WebhookOptionValues } from './options.ts'
 import { MAX_BODY_BYTES, webhookPlugin, type WebhookServer } from './server.ts'
-import { MIN_TLS_VERSION, type CertificateReloader } from './tls.ts'
+import { MIN_TLS_VERSION, servingProblem, type CertificateReloader } from './tls.ts'
 
 /** A running webhook. */
 export interface RunningWebhook {
@@ -69,7 +69,8 @@ export async function startWebhook (values: WebhookOptionValues, start: StartOpt
     registry,
     notReadyReason: () => {
       if (stopping) return 'shutting down'
-      return app.certificates.current === undefined ? `no valid tls.crt/tls.key loaded from ${values.certDir} yet` : undefined
+      const problem = servingProblem(app.certificates.current)
+      return problem === undefined ? undefined : `${problem} (from ${values.certDir})`
     }
   })
   const host = values.listenAddress

@@ -3,9 +3,10 @@
  *
  * A Kubernetes Secret volume updates by writing a new timestamped directory and
  * atomically renaming the `..data` symlink, so watching the directory (not the
- * files) sees every rotation. A pair that does not parse or whose key does not
- * match the certificate (say, half-written by a non-atomic writer) is rejected
- * and the previous one keeps being served. A slow poll backs up the watch on
+ * files) sees every rotation. A pair that does not parse, whose key does not
+ * match the certificate (say, half-written by a non-atomic writer) or whose
+ * certificate is expired or not valid yet is rejected and the previous one
+ * keeps being served. A slow poll backs up the watch on
  * filesystems where change events are unreliable.
  */
 import { EventEmitter } from 'node:events'
@@ -24,13 +25,29 @@ export interface ServingKeyPair {
   key: string
   /** SHA-256 fingerprint of the leaf certificate, for logs. */
   fingerprint256: string
+  /** Validity window of the certificate. */
+  notBefore: Date
   notAfter: Date
 }
 
-/** Checks that `cert` and `key` are PEM and belong together; throws an Error saying which part is wrong. */
-export function validateKeyPair (cert: string, key: string): ServingKeyPair {
+/**
+ * Checks that `cert` and `key` are PEM, belong together and that the
+ * certificate is valid at `now`; throws an Error saying which part is wrong.
+ */
+export function validateKeyPair (cert: string, key: string, now = Date.now()): ServingKeyPair {
   const x509 = matchKeyPair(cert, key).cert
-  return { cert, key, fingerprint256: x509.fingerprint256, notAfter: new Date(x509.validTo) }
+  const notBefore = x509.validFromDate
+  const notAfter = x509.validToDate
+  if (now < notBefore.getTime()) throw new Error(`tls.crt is not valid yet: valid from ${notBefore.toISOString()}`)
+  if (now > notAfter.getTime()) throw new Error(`tls.crt expired at ${notAfter.toISOString()}`)
+  return { cert, key, fingerprint256: x509.fingerprint256, notBefore, notAfter }
+}
+
+/** Why the pair being served can no longer be, at `now`: undefined while it is valid. */
+export function servingProblem (pair: ServingKeyPair | undefined, now = Date.now()): string | undefined {
+  if (pair === undefined) return 'no valid tls.crt/tls.key loaded'
+  if (now > pair.notAfter.getTime()) return `the serving certificate expired at ${pair.notAfter.toISOString()} and no valid replacement was found`
+  return undefined
 }
 
 /** The PEM texts of `tls.crt` and `tls.key`, not yet validated. */

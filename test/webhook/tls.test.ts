@@ -123,7 +123,7 @@ t.test('readyz is not ready until a certificate is loaded, then the server serve
   const webhook = await startTestWebhook(t, dir)
   const before = await readyz(webhook.metricsPort)
   t.equal(before.status, 503)
-  t.match(before.text, /no valid tls\.crt\/tls\.key loaded from/)
+  t.match(before.text, /no valid tls\.crt\/tls\.key loaded \(from .+\)/)
   await t.rejects(postReview(webhook.port, set.ca.cert, review), 'no TLS handshake without a certificate')
 
   const loaded = once(webhook.reloader, 'load')
@@ -140,4 +140,50 @@ t.test('validateKeyPair reports the expiry and fingerprint of a good pair', asyn
   const pair = validateKeyPair(set.serving.cert, set.serving.key)
   t.equal(pair.fingerprint256, fingerprint(set.serving.cert))
   t.ok(pair.notAfter.getTime() > Date.now(), 'expires in the future')
+})
+
+t.test('a certificate outside its validity is refused, counted, and the previous one keeps being served', async t => {
+  const set = await testCertificates()
+  const dir = await makeSecretVolume(t)
+  await publishSecret(dir, { 'tls.crt': set.serving.cert, 'tls.key': set.serving.key })
+  const webhook = await startTestWebhook(t, dir)
+  const day = 24 * 3600_000
+  for (const [what, now, reason] of [
+    ['an expired certificate', new Date(Date.now() - 10 * day), /tls\.crt expired at 20/],
+    ['a certificate not valid yet', new Date(Date.now() + 10 * day), /tls\.crt is not valid yet: valid from 20/]
+  ] as const) {
+    const pair = await generateServingCert(set.ca, { ...TEST_SERVICE, hosts: ['127.0.0.1'], days: 1, keyType: 'ecdsa', now })
+    const rejected = once(webhook.reloader, 'reject')
+    await publishSecret(dir, { 'tls.crt': pair.cert, 'tls.key': pair.key })
+    const [error] = await rejected as [Error]
+    t.match(error.message, reason, `${what} is refused with its date`)
+    const res = await postReview(webhook.port, set.ca.cert, review)
+    t.equal(res.fingerprint256, fingerprint(set.serving.cert), `the previous certificate is served after ${what}`)
+    t.equal((await readyz(webhook.metricsPort)).status, 200, 'and the webhook stays ready')
+  }
+  t.match((await webhook.registry.metrics()), /spot_webhook_certificate_loads_total\{result="rejected"\} 2/)
+  t.ok(webhook.logs.some(line => line.level === 'warn' && String(line.err).startsWith('tls.crt expired at')), 'the refusal is logged with its reason')
+})
+
+t.test('readyz says so when the only certificate left is expired', async t => {
+  const set = await testCertificates()
+  const dir = await makeSecretVolume(t)
+  const expired = await generateServingCert(set.ca, { ...TEST_SERVICE, hosts: ['127.0.0.1'], days: 1, keyType: 'ecdsa', now: new Date(Date.now() - 10 * 24 * 3600_000) })
+  await publishSecret(dir, { 'tls.crt': expired.cert, 'tls.key': expired.key })
+  const webhook = await startTestWebhook(t, dir)
+  const atStart = await readyz(webhook.metricsPort)
+  t.equal(atStart.status, 503, 'an expired certificate at start-up is not loaded')
+  t.match(atStart.text, /no valid tls\.crt\/tls\.key loaded/)
+
+  // A certificate valid for three more seconds is loaded, then expires while it is served.
+  const shortLived = await generateServingCert(set.ca, { ...TEST_SERVICE, hosts: ['127.0.0.1'], days: 3000 / (24 * 3600_000), keyType: 'ecdsa' })
+  const loaded = once(webhook.reloader, 'load')
+  await publishSecret(dir, { 'tls.crt': shortLived.cert, 'tls.key': shortLived.key })
+  await loaded
+  t.equal((await readyz(webhook.metricsPort)).status, 200, 'ready while it is valid')
+  const notAfter = webhook.reloader.current?.notAfter.getTime() ?? 0
+  await new Promise(resolve => setTimeout(resolve, Math.max(0, notAfter - Date.now()) + 1100))
+  const after = await readyz(webhook.metricsPort)
+  t.equal(after.status, 503, 'not ready once it has expired')
+  t.match(after.text, /the serving certificate expired at .* and no valid replacement was found/)
 })
