@@ -1,13 +1,17 @@
 /**
- * The one YAML reader of the tests: client-node's loader (already a
- * dependency), normalised to plain JSON values (dates and the like as their
- * JSON form).
+ * The one YAML reader of the tests: the `yaml` package, giving every field
+ * exactly as written (client-node's loader deserializes into its typed models,
+ * which rename some fields, e.g. a NetworkPolicy's `from` to `_from`, and drop
+ * fields they do not know, so a misspelt field in a manifest would pass).
  */
-import { loadAllYaml } from '@kubernetes/client-node'
+import { parseAllDocuments } from 'yaml'
 
-/** Every non-empty document of a YAML stream (`---`-separated), as plain JSON. */
+/** Every non-empty document of a YAML stream (`---`-separated), as plain JSON; throws on a syntax error. */
 export function parseYamlStream<T = unknown> (text: string): T[] {
-  return (loadAllYaml(text) as unknown[]).filter(d => d !== null && d !== undefined).map(d => JSON.parse(JSON.stringify(d)) as T)
+  return parseAllDocuments(text).map(document => {
+    if (document.errors.length > 0) throw document.errors[0]!
+    return document.toJSON() as unknown
+  }).filter(d => d !== null && d !== undefined) as T[]
 }
 
 /** A single-document YAML file (e.g. values.yaml) as plain JSON. */
