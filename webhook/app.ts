@@ -13,7 +13,7 @@ import Fastify, { LogController } from 'fastify'
 import { createWebhookMetrics } from './metrics.ts'
 import { WEBHOOK_OPTIONS, WEBHOOK_PROGRAM, type WebhookOptionValues } from './options.ts'
 import { MAX_BODY_BYTES, webhookPlugin, type WebhookServer } from './server.ts'
-import { MIN_TLS_VERSION, servingProblem, type CertificateReloader } from './tls.ts'
+import { servingProblem, TLS_PROFILE, type CertificateReloader } from './tls.ts'
 
 /** A running webhook. */
 export interface RunningWebhook {
@@ -29,11 +29,44 @@ export interface RunningWebhook {
   stop: () => Promise<void>
 }
 
+/**
+ * How long a client may take and how many may connect. The API server sends a
+ * review at once and waits 10 to 30 s for the answer, and its client closes
+ * connections idle for 90 s; none of these limits comes near that, while a
+ * slow or half-open client is cut off within seconds.
+ */
+export interface ConnectionLimits {
+  /** From TCP accept to a finished TLS handshake (Node's default is 120 s). */
+  handshakeTimeoutMs: number
+  /** From connection (or the previous response) to the end of the request headers. */
+  headersTimeoutMs: number
+  /** For the whole request, body included: no webhook call lasts longer than 30 s. At least headersTimeoutMs (Node swaps the two otherwise). */
+  requestTimeoutMs: number
+  /** An idle keep-alive connection is kept this long: longer than the API server client's own 90 s, so it is the client that closes it and never sends a review on a connection the server is closing. */
+  keepAliveTimeoutMs: number
+  /** How often the header and request timeouts are checked (Node's default is 30 s, which stretches a 30 s timeout to 60 s). */
+  checkIntervalMs: number
+  /** Connections open at once; more are closed on accept. */
+  maxConnections: number
+}
+
+/** The connection limits the webhook runs with. */
+export const CONNECTION_LIMITS: ConnectionLimits = {
+  handshakeTimeoutMs: 10_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 100_000,
+  checkIntervalMs: 1_000,
+  maxConnections: 256
+}
+
 /** Optional seams for tests and embedding. */
 export interface StartOptions {
   logger?: Logger
   /** Debounce of certificate change events (default 100 ms). */
   certDebounceMs?: number
+  /** Replaces some of CONNECTION_LIMITS. */
+  connectionLimits?: Partial<ConnectionLimits>
 }
 
 function boundPort (address: AddressInfo | string | null): number {
@@ -47,17 +80,24 @@ export async function startWebhook (values: WebhookOptionValues, start: StartOpt
   logger.info({ config: loggable(WEBHOOK_OPTIONS, values) }, 'starting')
   const registry = createRegistry()
   const metrics = createWebhookMetrics(registry)
+  const limits = { ...CONNECTION_LIMITS, ...start.connectionLimits }
   const app = Fastify({
-    https: { minVersion: MIN_TLS_VERSION },
+    https: {
+      ...TLS_PROFILE,
+      handshakeTimeout: limits.handshakeTimeoutMs,
+      headersTimeout: limits.headersTimeoutMs,
+      connectionsCheckingInterval: limits.checkIntervalMs
+    },
     loggerInstance: logger,
     // One log line per review, written by the route: no per-request child logger, no request/response lines.
     childLoggerFactory: parent => parent,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: MAX_BODY_BYTES,
-    // The API server waits at most 30 s for a webhook; nothing useful happens after that.
-    requestTimeout: 30_000,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
     return503OnClosing: true
   }) as unknown as WebhookServer
+  app.server.maxConnections = limits.maxConnections
   await app.register(webhookPlugin, {
     config: { nodeSelector: values.nodeSelector, policy: { names: values.handlerNames, labelKeys: values.handlerLabelKeys, images: values.handlerImages } },
     metrics,

@@ -3,7 +3,7 @@ import { counter, gauge, histogram, type Counter, type Gauge, type Histogram, ty
 
 /** Metrics updated by the HTTPS server and the certificate reloader. */
 export interface WebhookMetrics {
-  /** Reviews answered, by operation (`unknown` for bad input), outcome (`allowed`, `bad_request`, `error`) and mutated. */
+  /** Reviews answered, by operation (`unknown` for bad input), outcome (`allowed`, `bad_request`, `throttled`, `error`) and mutated. */
   requests: Counter<'operation' | 'outcome' | 'mutated'>
   /** Time from request received to response sent, seconds. */
   duration: Histogram<'operation'>
@@ -11,6 +11,8 @@ export interface WebhookMetrics {
   certificateLoads: Counter<'result'>
   /** notAfter of the certificate being served, unix seconds. */
   certificateExpiry: Gauge
+  /** Reviews over SMALL_BODY_BYTES by how they got their share of the body budget (`granted`, `waited`, `refused`, `gave_up`). */
+  largeReviews: Counter<'result'>
 }
 
 /** Latency buckets in seconds: admission calls are expected in single-digit milliseconds, the API server gives up at 10 to 30 s. */
@@ -22,6 +24,7 @@ export function createWebhookMetrics (registry: Registry): WebhookMetrics {
     requests: counter(registry, 'spot_webhook_admission_requests_total', 'Admission reviews answered.', ['operation', 'outcome', 'mutated']),
     duration: histogram(registry, 'spot_webhook_admission_duration_seconds', 'Time to answer an admission request.', DURATION_BUCKETS, ['operation']),
     certificateLoads: counter(registry, 'spot_webhook_certificate_loads_total', 'Serving certificate loads from --cert-dir.', ['result']),
-    certificateExpiry: gauge(registry, 'spot_webhook_certificate_expiry_timestamp_seconds', 'notAfter of the serving certificate, unix seconds.')
+    certificateExpiry: gauge(registry, 'spot_webhook_certificate_expiry_timestamp_seconds', 'notAfter of the serving certificate, unix seconds.'),
+    largeReviews: counter(registry, 'spot_webhook_large_reviews_total', 'Reviews over 64 KiB by how they got their share of the in-flight body budget: granted at once, after waiting, refused (line full) or gave up (waited too long or the client left).', ['result'])
   }
 }

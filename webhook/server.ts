@@ -10,13 +10,17 @@ import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, F
 import type { Server as HttpsServer } from 'node:https'
 import { clip, describeValue } from '#common/json.ts'
 import { isLabelValue, labelKeyProblem } from '#common/names.ts'
+import { BodyBudget, reservedBytes } from './body-budget.ts'
 import type { WebhookMetrics } from './metrics.ts'
 import { mutate, type MutationConfig } from './mutate.ts'
 import { BadReview, parseReview, reviewResponse, type AdmissionOperation } from './review.ts'
-import { CertificateReloader, MIN_TLS_VERSION } from './tls.ts'
+import { CertificateReloader, TLS_PROFILE } from './tls.ts'
 
 /** Largest accepted body: the API server may send an old and a new object of up to ~3 MiB each. */
 export const MAX_BODY_BYTES = 8 * 1024 * 1024
+
+/** Longest a large review waits for the body budget before it is answered 429; the API server gives up by then. */
+export const LARGE_REVIEW_WAIT_MS = 10_000
 
 /** Path the MutatingWebhookConfiguration points at. */
 export const MUTATE_PATH = '/mutate'
@@ -99,8 +103,39 @@ function checkOptions (options: WebhookPluginOptions): void {
 }
 
 /** The outcome label of a finished request, from its status. */
-function outcomeOf (status: number): 'allowed' | 'bad_request' | 'error' {
-  return status < 400 ? 'allowed' : status < 500 ? 'bad_request' : 'error'
+function outcomeOf (status: number): 'allowed' | 'bad_request' | 'throttled' | 'error' {
+  return status < 400 ? 'allowed' : status === 429 ? 'throttled' : status < 500 ? 'bad_request' : 'error'
+}
+
+/**
+ * Waits for `bytes` of the body budget, released when the response closes.
+ * Resolves true to go on; false when the review was answered 429 (line full,
+ * or waited LARGE_REVIEW_WAIT_MS) or its client left while it waited. A client
+ * whose unread body fills the TCP window is only noticed at the wait limit.
+ */
+async function admitLarge (budget: BodyBudget, metrics: WebhookMetrics, request: FastifyRequest, reply: FastifyReply, bytes: number): Promise<boolean> {
+  const gone = new AbortController()
+  let held = false
+  reply.raw.once('close', () => {
+    gone.abort()
+    if (held) budget.release(bytes)
+  })
+  const reservation = budget.reserve(bytes, AbortSignal.any([gone.signal, AbortSignal.timeout(LARGE_REVIEW_WAIT_MS)]))
+  const granted = reservation === 'granted' || (reservation !== 'refused' && await reservation)
+  metrics.largeReviews.inc({ result: granted ? (reservation === 'granted' ? 'granted' : 'waited') : (reservation === 'refused' ? 'refused' : 'gave_up') })
+  if (gone.signal.aborted) {
+    // Nobody to answer: the client left while the review waited, or just as it was granted.
+    if (granted) budget.release(bytes)
+    return false
+  }
+  if (!granted) {
+    const message = `too many large reviews in flight (${budget.waiting} waiting for ${budget.capacity} bytes); retry later`
+    request.log.warn({ status: 429, remoteAddress: request.ip, contentLength: bytes, error: message }, 'request throttled')
+    void reply.code(429).header('retry-after', '1').type('application/json').send({ status: 429, message })
+    return false
+  }
+  held = true
+  return true
 }
 
 const plugin: FastifyPluginAsync<WebhookPluginOptions> = async (fastify, options) => {
@@ -111,7 +146,7 @@ const plugin: FastifyPluginAsync<WebhookPluginOptions> = async (fastify, options
 
   const certificates = new CertificateReloader({ dir: options.certDir, logger: app.log, debounceMs: options.certDebounceMs })
   certificates.on('load', pair => {
-    app.server.setSecureContext({ cert: pair.cert, key: pair.key, minVersion: MIN_TLS_VERSION })
+    app.server.setSecureContext({ ...TLS_PROFILE, cert: pair.cert, key: pair.key })
     metrics.certificateLoads.inc({ result: 'loaded' })
     metrics.certificateExpiry.set(Math.floor(pair.notAfter.getTime() / 1000))
   })
@@ -123,6 +158,15 @@ const plugin: FastifyPluginAsync<WebhookPluginOptions> = async (fastify, options
   // Only JSON is an AdmissionReview (without this, text/plain bodies would reach the handler as strings),
   // and a JSON syntax error should say where it is. JSON.parse keeps "__proto__" as a plain own key,
   // and the webhook never merges request data into other objects, so this parser cannot pollute prototypes.
+  // A large body waits for its share of the budget before a byte of it is read (TCP holds the rest meanwhile);
+  // a small one goes on at once, without a promise.
+  const budget = new BodyBudget()
+  app.addHook('onRequest', (request, reply, done) => {
+    const bytes = reservedBytes(request.headers, bodyLimit)
+    if (bytes === undefined) done()
+    else admitLarge(budget, metrics, request, reply, bytes).then(admitted => { if (admitted) done() }, done)
+  })
+
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     try {

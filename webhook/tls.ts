@@ -16,8 +16,22 @@ import { join } from 'node:path'
 import { matchKeyPair } from '#common/key-pair.ts'
 import type { Logger } from '#common/logger.ts'
 
-/** Minimum TLS version offered by the webhook. */
-export const MIN_TLS_VERSION = 'TLSv1.2'
+/**
+ * What the webhook offers in a TLS handshake: TLS 1.2 and 1.3 with forward
+ * secrecy and AEAD ciphers only (the "intermediate" profile of Mozilla's
+ * server-side TLS guidelines, without the DHE suites, which need DH
+ * parameters). Every client the API server builds on Go's crypto/tls
+ * speaks these.
+ */
+export const TLS_PROFILE = {
+  minVersion: 'TLSv1.2',
+  ciphers: [
+    'TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256',
+    'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256',
+    'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES256-GCM-SHA384',
+    'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305'
+  ].join(':')
+} as const
 
 /** A validated certificate and key, PEM. */
 export interface ServingKeyPair {

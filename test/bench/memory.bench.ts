@@ -19,6 +19,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { generateCertificates } from '../../certs/generate.ts'
 import { writeCertificateFiles } from '../../certs/files.ts'
 import { MAX_BODY_BYTES, MUTATE_PATH } from '../../webhook/server.ts'
+import { CONNECTION_LIMITS } from '../../webhook/app.ts'
+import { SMALL_BODY_BYTES } from '../../webhook/body-budget.ts'
 import { readState } from '../../agent/node-state.ts'
 import { startImdsSim } from '../sim/imds/server.ts'
 import { startKubeSim, type KubeObject } from '../sim/k8s/sim.ts'
@@ -37,6 +39,8 @@ const NODE = 'spot-node-1'
 const REVIEWS_TIME_LIMIT_MS = 60_000
 /** Large reviews sent at once for the webhook's worst-case reading. */
 const LARGE_REVIEWS_AT_ONCE = 16
+/** Size of the near-limit reviews of the worst case: just under the body limit. */
+const NEAR_LIMIT_BYTES = MAX_BODY_BYTES - 64 * 1024
 const DRAIN_TIMEOUT_MS = 120_000
 const MiB = 1024 * 1024
 
@@ -47,6 +51,15 @@ function row (caseName: string, target: string, memory: ProcessMemory, extra: Fi
     target,
     figures: [{ name: 'RSS', value: memory.rssBytes / MiB, unit: 'MiB', digits: 1 }, { name: 'peak', value: memory.peakBytes / MiB, unit: 'MiB', digits: 1 }, ...extra]
   }
+}
+
+/** `review` (an UPDATE with old and new object, larger than `bytes` or not) padded or cut to `bytes`, half in each object's annotation. */
+function paddedReview (review: string, bytes: number): string {
+  const parsed = JSON.parse(review)
+  for (const object of [parsed.request.object, parsed.request.oldObject]) object.metadata.annotations.padding = ''
+  const pad = Math.floor((bytes - JSON.stringify(parsed).length) / 2)
+  for (const object of [parsed.request.object, parsed.request.oldObject]) object.metadata.annotations.padding += 'x'.repeat(pad)
+  return JSON.stringify(parsed)
 }
 
 /** A bare Node process idle: one timer keeps it alive, nothing is imported. */
@@ -86,7 +99,19 @@ async function webhookRows (settings: BenchSettings, dir: string): Promise<Figur
     const loaded = row(`after ${done} reviews`, 'webhook (built)', await memoryOf(p))
     const answers = await Promise.all(Array.from({ length: LARGE_REVIEWS_AT_ONCE }, async () => (await httpsCall(load(port, large!.body))).status))
     const largeRow = row(`${LARGE_REVIEWS_AT_ONCE} large reviews at once (${large!.name})`, 'webhook (built)', await memoryOf(p), [{ name: 'answered 200', value: answers.filter(s => s === 200).length, unit: '' }])
-    return [idle, loaded, largeRow]
+    // The worst case the webhook allows: the connection cap filled with near-limit reviews and reviews just under the small-body size, all at once.
+    const nearLimit = paddedReview(large!.body, NEAR_LIMIT_BYTES)
+    const justSmall = paddedReview(large!.body, SMALL_BODY_BYTES)
+    const smallAtOnce = CONNECTION_LIMITS.maxConnections - LARGE_REVIEWS_AT_ONCE
+    const statuses = await Promise.all([
+      ...Array.from({ length: LARGE_REVIEWS_AT_ONCE }, async () => (await httpsCall(load(port, nearLimit))).status),
+      ...Array.from({ length: smallAtOnce }, async () => (await httpsCall(load(port, justSmall))).status)
+    ])
+    const worstRow = row(`${LARGE_REVIEWS_AT_ONCE} near-limit (${(nearLimit.length / MiB).toFixed(1)} MiB) and ${smallAtOnce} ${SMALL_BODY_BYTES / 1024} KiB reviews at once (the worst case)`, 'webhook (built)', await memoryOf(p), [
+      { name: 'answered 200', value: statuses.filter(s => s === 200).length, unit: '' },
+      { name: 'answered 429', value: statuses.filter(s => s === 429).length, unit: '' }
+    ])
+    return [idle, loaded, largeRow, worstRow]
   })
 
   const answerFile = join(dir, 'answer.json')
@@ -188,10 +213,10 @@ export const memoryBench: BenchModule = {
       const bare = await bareNode(settings)
       const [agentIdle, agentDrain] = await agentRows(settings, dir, true)
       const [plainIdle, plainDrain] = await agentRows(settings, dir, false)
-      const [webhookIdle, webhookLoaded, webhookLarge, fastifyIdle, fastifyLoaded] = await webhookRows(settings, dir)
+      const [webhookIdle, webhookLoaded, webhookLarge, webhookWorst, fastifyIdle, fastifyLoaded] = await webhookRows(settings, dir)
       const [certsFiles, certsCluster] = await certsRows(dir)
       return {
-        figureRows: [bare, agentIdle!, agentDrain!, plainIdle!, plainDrain!, webhookIdle!, webhookLoaded!, webhookLarge!, fastifyIdle!, fastifyLoaded!, certsFiles!, certsCluster!],
+        figureRows: [bare, agentIdle!, agentDrain!, plainIdle!, plainDrain!, webhookIdle!, webhookLoaded!, webhookLarge!, webhookWorst!, fastifyIdle!, fastifyLoaded!, certsFiles!, certsCluster!],
         figureRatios: [
           figureRatio('agent idle RSS vs bare node', 'RSS', agentIdle!, bare),
           figureRatio('agent peak while draining vs bare node', 'peak', agentDrain!, bare),
@@ -200,6 +225,7 @@ export const memoryBench: BenchModule = {
           figureRatio('webhook idle RSS vs bare node', 'RSS', webhookIdle!, bare),
           figureRatio('webhook RSS after reviews vs bare fastify', 'RSS', webhookLoaded!, fastifyLoaded!),
           figureRatio('webhook peak after large reviews vs bare node', 'peak', webhookLarge!, bare),
+          figureRatio('webhook peak after near-limit reviews (worst case) vs bare node', 'peak', webhookWorst!, bare),
           figureRatio('certs peak (in-cluster) vs bare node', 'peak', certsCluster!, bare)
         ]
       }

@@ -2,7 +2,7 @@ import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { AGENT_OPTIONS } from '../../agent/config.ts'
-import { checkAgent, checkInstall, checkSecurityContexts, DEFAULT_EXPECTATION, permissionsOf, type InstallExpectation } from './install-checks.ts'
+import { checkAgent, checkInstall, checkSecurityContexts, checkWebhookNetworkPolicy, DEFAULT_EXPECTATION, permissionsOf, type InstallExpectation } from './install-checks.ts'
 import { CHART_DIR, helmTemplate, only, parseYaml, podSpecs, type KubeObject } from './render.ts'
 import { ensureTool, run } from './tools.ts'
 
@@ -123,4 +123,18 @@ t.test('the agent can be left out and its probes follow a shared metrics port', 
   const ds = only(shared, 'DaemonSet')
   t.same(ds.spec.template.spec.containers[0].ports.map((p: any) => p.containerPort), [9092], 'one port when probes and metrics share it')
   checkAgent(t, shared, DEFAULT_EXPECTATION)
+})
+
+t.test('the webhook NetworkPolicy admits only the given API server addresses to the review port, and is refused without them', async t => {
+  t.notOk((await helmTemplate()).some(o => o.kind === 'NetworkPolicy'), 'off by default')
+  const scraper = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }
+  const objects = await helmTemplate(['--set', 'webhook.networkPolicy.enabled=true,webhook.networkPolicy.apiServerCIDRs={10.0.0.0/16,10.1.0.0/16}', '--set-json', `webhook.networkPolicy.metricsFrom=[${JSON.stringify(scraper)}]`])
+  checkInstall(t, objects.filter(o => o.kind !== 'NetworkPolicy'))
+  const policy = checkWebhookNetworkPolicy(t, objects, ['10.0.0.0/16', '10.1.0.0/16'])
+  t.same(policy.spec.ingress[1].from, [scraper], 'metricsFrom limits who may scrape')
+  const open = await helmTemplate(['--set', 'webhook.networkPolicy.enabled=true,webhook.networkPolicy.apiServerCIDRs={10.0.0.0/16}'])
+  t.equal(only(open, 'NetworkPolicy').spec.ingress[1].from, undefined, 'without metricsFrom the metrics port is open to all')
+  const missing = await run(helm, ['template', 'x', CHART_DIR, '--set', 'webhook.networkPolicy.enabled=true'])
+  t.not(missing.code, 0, 'enabled without addresses is refused')
+  t.match(missing.stderr, /webhook\.networkPolicy\.apiServerCIDRs must list the addresses the API server calls webhooks from/)
 })

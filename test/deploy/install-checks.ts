@@ -275,3 +275,19 @@ export function checkInstall (t: Test, objects: readonly KubeObject[], e: Instal
   checkCertsJobs(t, objects, e)
   checkAgent(t, objects, e)
 }
+
+/** Checks that the webhook's NetworkPolicy selects the webhook pods, admits `apiServerCIDRs` (only) to the port the Service sends reviews to, and opens the metrics port. */
+export function checkWebhookNetworkPolicy (t: Test, objects: readonly KubeObject[], apiServerCIDRs: readonly string[], webhookName = DEFAULT_EXPECTATION.webhookName): KubeObject {
+  const policy = only(objects, 'NetworkPolicy')
+  const deployment = only(objects, 'Deployment', webhookName)
+  const podLabels = deployment.spec.template.metadata.labels
+  for (const [key, value] of Object.entries(policy.spec.podSelector.matchLabels)) t.equal(podLabels[key], value, `the policy selects the webhook pods (${key})`)
+  t.same(policy.spec.policyTypes, ['Ingress'])
+  const containerPorts: Array<{ name: string }> = deployment.spec.template.spec.containers[0].ports
+  const reviewPort = only(objects, 'Service', webhookName).spec.ports.find((p: any) => p.port === 443).targetPort
+  const [reviews, metrics] = policy.spec.ingress
+  t.same(reviews.ports, [{ port: reviewPort, protocol: 'TCP' }], 'the first rule is the review port the Service targets')
+  t.same(reviews.from, apiServerCIDRs.map(cidr => ({ ipBlock: { cidr } })), 'open to the API server addresses only')
+  t.ok(containerPorts.some(p => p.name === metrics.ports[0].port), 'the second rule is a port the webhook container exposes')
+  return policy
+}

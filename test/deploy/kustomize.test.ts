@@ -1,6 +1,6 @@
 import t from 'tap'
 import { join } from 'node:path'
-import { checkInstall, checkAgent, checkSecurityContexts, DEFAULT_EXPECTATION } from './install-checks.ts'
+import { checkInstall, checkAgent, checkSecurityContexts, checkWebhookNetworkPolicy, DEFAULT_EXPECTATION } from './install-checks.ts'
 import { KUSTOMIZE_DIR, kustomizeBuild, only } from './render.ts'
 
 const base = await kustomizeBuild()
@@ -33,4 +33,10 @@ t.test('the spot-only overlay drops the webhook and its certificates and keeps a
 t.test('the EKS overlay injects the managed node group capacity label instead', async t => {
   const objects = await kustomizeBuild(join(KUSTOMIZE_DIR, 'overlays', 'eks-capacity-type'))
   checkInstall(t, objects, { ...DEFAULT_EXPECTATION, nodeSelector: { 'eks.amazonaws.com/capacityType': 'SPOT' } })
+})
+
+t.test('the network-policy overlay adds a policy that admits only the API server to the review port', async t => {
+  const objects = await kustomizeBuild(join(KUSTOMIZE_DIR, 'overlays', 'network-policy'))
+  checkInstall(t, objects.filter(o => o.kind !== 'NetworkPolicy'))
+  checkWebhookNetworkPolicy(t, objects, ['192.168.0.0/16'])
 })

@@ -2,7 +2,7 @@
 import { Writable } from 'node:stream'
 import { createLogger } from '#common/logger.ts'
 import { parseOptions } from '#common/options.ts'
-import { startWebhook, type RunningWebhook } from '../../webhook/app.ts'
+import { startWebhook, type RunningWebhook, type StartOptions } from '../../webhook/app.ts'
 import { WEBHOOK_OPTIONS, WEBHOOK_PROGRAM } from '../../webhook/options.ts'
 
 /** A started webhook plus its parsed log lines. */
@@ -10,8 +10,8 @@ export interface TestWebhook extends RunningWebhook {
   logs: Array<Record<string, unknown>>
 }
 
-/** Starts the webhook with `flags` (parsed like the CLI) on 127.0.0.1, ports 0; stopped on teardown. */
-export async function startTestWebhook (t: { teardown: (fn: () => Promise<void>) => void }, certDir: string, flags: readonly string[] = []): Promise<TestWebhook> {
+/** Starts the webhook with `flags` (parsed like the CLI) and `start` seams on 127.0.0.1, ports 0; stopped on teardown. */
+export async function startTestWebhook (t: { teardown: (fn: () => Promise<void>) => void }, certDir: string, flags: readonly string[] = [], start: Omit<StartOptions, 'logger'> = {}): Promise<TestWebhook> {
   const parsed = parseOptions(WEBHOOK_OPTIONS, ['--port', '0', '--metrics-port', '0', '--listen-address', '127.0.0.1', '--cert-dir', certDir, ...flags], {})
   if (parsed.help) throw new Error('unexpected --help')
   const logs: Array<Record<string, unknown>> = []
@@ -21,7 +21,7 @@ export async function startTestWebhook (t: { teardown: (fn: () => Promise<void>)
       done()
     }
   })
-  const running = await startWebhook(parsed.values, { logger: createLogger(WEBHOOK_PROGRAM, 'info', sink), certDebounceMs: 20 })
+  const running = await startWebhook(parsed.values, { certDebounceMs: 20, ...start, logger: createLogger(WEBHOOK_PROGRAM, 'info', sink) })
   t.teardown(() => running.stop())
   return Object.assign(running, { logs })
 }
