@@ -78,12 +78,6 @@ async function readPemFiles (dir: string): Promise<PemFiles> {
   return { cert, key }
 }
 
-/** Reads and validates `tls.crt` and `tls.key` from `dir`. */
-export async function readKeyPair (dir: string): Promise<ServingKeyPair> {
-  const { cert, key } = await readPemFiles(dir)
-  return validateKeyPair(cert, key)
-}
-
 function sameFiles (a: PemFiles, b: PemFiles | undefined): boolean {
   return b !== undefined && a.cert === b.cert && a.key === b.key
 }
