@@ -18,10 +18,10 @@ import type { KubeEventInput, NodeClient } from './kube.ts'
 import type { AgentMetrics } from './metrics.ts'
 import {
   cordoned, findRecord, LB_EXCLUSION_LABEL, nodePatch, readState, recordedDrain, recordNotice, taintKey, updateRecord, withEventUndone, withLbExclusion,
-  withoutRehearsal, withTaint, type InterruptionRecord
+  withoutRehearsal, withOutOfService, withTaint, NTH_NAMES, OUR_NAMES, OUT_OF_SERVICE_TAINT, type InterruptionRecord, type NodeNames
 } from './node-state.ts'
 import { earlierDeadline, type Notice, type NoticeKind } from './notices.ts'
-import { notificationFields, renderTemplate, sendNotification } from './notify.ts'
+import { sendNotification, type NotificationTemplate } from './notify.ts'
 import { drainOptionsFor, drainsFor, isHandled } from './policy.ts'
 
 /** Everything the actions need; built once by the agent. */
@@ -31,7 +31,8 @@ export interface ActionContext {
   metadata: NodeMetadata
   metrics: AgentMetrics
   logger: Logger
-  template: string
+  /** The notification template, compiled at start-up. */
+  template: NotificationTemplate
   now: () => number
   sleep: (ms: number) => Promise<void>
   /** Aborted when the agent stops. */
@@ -41,12 +42,45 @@ export interface ActionContext {
 /** How acting on a notice ended. */
 export type ActOutcome = 'done' | 'already-done' | 'handed-over' | 'dry-run'
 
-/** Kubernetes Event reason per notice kind. */
+/** Kubernetes Event reason per notice kind: the AWS Node Termination Handler's, so its alerts and dashboards carry over. */
 export const EVENT_REASONS: Record<NoticeKind, string> = {
   'spot-itn': 'SpotInterruption',
   'rebalance-recommendation': 'RebalanceRecommendation',
-  'scheduled-maintenance': 'ScheduledMaintenance',
-  'asg-lifecycle-termination': 'ASGLifecycleTermination'
+  'scheduled-maintenance': 'ScheduledEvent',
+  'asg-lifecycle-termination': 'ASGLifecycle'
+}
+
+/** Reasons of the other Events, NTH's where the step is the same. */
+export const STEP_REASONS = {
+  /** A drain that left nothing behind. */
+  drained: 'CordonAndDrain',
+  /** A drain that left pods behind (blocked, or out of time). */
+  drainIncomplete: 'CordonAndDrainError',
+  /** Cordoned without a drain (CORDON_ONLY, or a kind that does not drain). */
+  cordoned: 'Cordon',
+  /** One per evicted pod, on the pod. */
+  podEvicted: 'PodEviction',
+  /** An event undone (canceled, completed, rebooted, expired). */
+  undone: 'Uncordon',
+  /** A notice body that could not be read (rate-limited). */
+  monitorError: 'MonitorError'
+} as const
+
+/** Annotations on every Event: the instance's metadata under NTH's keys, then KUBERNETES_EVENTS_EXTRA_ANNOTATIONS. */
+export function eventAnnotations (metadata: NodeMetadata, extra: Record<string, string>): Record<string, string> {
+  return {
+    'account-id': metadata.accountId,
+    'availability-zone': metadata.availabilityZone,
+    'instance-id': metadata.instanceId,
+    'instance-life-cycle': metadata.instanceLifeCycle,
+    'instance-type': metadata.instanceType,
+    'local-hostname': metadata.localHostname,
+    'local-ipv4': metadata.localIp,
+    'public-hostname': metadata.publicHostname,
+    'public-ipv4': metadata.publicIp,
+    region: metadata.region,
+    ...extra
+  }
 }
 
 /** One pass through the table for one notice. */
@@ -78,13 +112,19 @@ interface Action {
   run?: (run: Run) => Promise<'handed-over' | undefined>
 }
 
+/** The names the agent writes under `config`: ours, or NTH's with NTH_COMPATIBLE_NAMES. */
+function nodeNames (config: AgentConfig): NodeNames {
+  return config.nthCompatibleNames ? NTH_NAMES : OUR_NAMES
+}
+
 /** The actions, in the order they happen. */
 export const ACTIONS: readonly Action[] = [
   { action: 'event', enabled: c => c.emitKubernetesEvents, describe: n => `record Event ${EVENT_REASONS[n.kind]} on the node`, run: announce },
-  { action: 'taint', enabled: c => c.taintNode, describe: (n, c) => `taint ${taintKey(n.kind)}=${n.eventId}:${c.taintEffect}`, edit: (node, n, c) => withTaint(node, n, c.taintEffect) },
-  { action: 'label', enabled: c => c.excludeFromLoadBalancers, describe: () => `label ${LB_EXCLUSION_LABEL}=true unless present`, edit: withLbExclusion },
+  { action: 'taint', enabled: c => c.taintNode, describe: (n, c) => `taint ${taintKey(n.kind, nodeNames(c))}=${n.eventId}:${c.taintEffect}`, edit: (node, n, c) => withTaint(node, n, c.taintEffect, nodeNames(c)) },
+  { action: 'label', enabled: c => c.excludeFromLoadBalancers, describe: (_n, c) => `label ${LB_EXCLUSION_LABEL}=${nodeNames(c).lbLabelValue} unless present`, edit: (node, _n, c) => withLbExclusion(node, nodeNames(c)) },
   { action: 'cordon', enabled: () => true, describe: () => 'cordon the node', edit: (node, _n, _c, now) => cordoned(node, now) },
   { action: 'drain', enabled: (c, n) => drainsFor(n.kind, c), describe: () => 'drain the node', run: drain },
+  { action: 'out-of-service', enabled: (c, n) => c.enableOutOfServiceTaint && drainsFor(n.kind, c) && n.rehearsal !== true, describe: () => `taint ${OUT_OF_SERVICE_TAINT.key}=${OUT_OF_SERVICE_TAINT.value}:${OUT_OF_SERVICE_TAINT.effect} once the drain is complete`, run: outOfService },
   { action: 'record', enabled: () => true, run: recordResult },
   { action: 'notify', enabled: c => c.webhookUrl !== undefined, describe: () => 'send the notification', run: notify },
   { action: 'end-rehearsal', enabled: (_c, n) => n.rehearsal === true, run: endRehearsal }
@@ -107,7 +147,7 @@ export async function recordKubeEvent (ctx: ActionContext, log: Logger, node: V1
   if (!ctx.config.emitKubernetesEvents) return
   for (let attempt = 0; ; attempt++) {
     try {
-      await ctx.client.createKubeEvent(node, event)
+      await ctx.client.createKubeEvent(node, { ...event, annotations: eventAnnotations(ctx.metadata, ctx.config.kubernetesEventsExtraAnnotations) })
       ctx.metrics.actions.inc({ action: 'event', result: 'ok' })
       return
     } catch (err) {
@@ -207,7 +247,16 @@ async function drain (run: Run): Promise<'handed-over' | undefined> {
     const drain = recordedDrain(withEarlierDrain(sofar, earlier))
     run.node = await ctx.client.updateNode(n => updateRecord(n, notice.eventId, { drain }), { from: run.node })
   }
-  const report = withEarlierDrain(await drainNode(drainOptionsFor(notice, ctx.config), { client: ctx.client, logger: log, metrics: ctx.metrics, now: ctx.now, sleep: ctx.sleep, signal: ctx.signal, checkpoint }), earlier)
+  const report = withEarlierDrain(await drainNode(drainOptionsFor(notice, ctx.config), {
+    client: ctx.client,
+    logger: log,
+    metrics: ctx.metrics,
+    now: ctx.now,
+    sleep: ctx.sleep,
+    signal: ctx.signal,
+    checkpoint,
+    onEvicted: pod => { void recordKubeEvent(ctx, log, undefined, { reason: STEP_REASONS.podEvicted, message: `Pod evicted due to node drain (node ${ctx.client.nodeName})`, type: 'Normal', pod }) }
+  }), earlier)
   run.report = report
   run.result = summarizeDrain(report)
   if (report.handedOver) {
@@ -237,14 +286,36 @@ async function recordResult (run: Run): Promise<undefined> {
   }
   if (run.recorded?.drained !== undefined) return undefined
   const result = run.result
-  const drain = run.report === undefined ? {} : { drain: recordedDrain(run.report) }
+  const drain = run.report === undefined ? {} : { drain: recordedDrain(run.report), drainComplete: run.report.complete }
   run.node = await ctx.client.updateNode(n => updateRecord(n, notice.eventId, { drained: new Date(ctx.now()).toISOString(), result, ...drain }), { from: run.node })
   const complete = run.report === undefined || run.report.complete
+  ctx.metrics.nthActions.inc({ node_action: run.report === undefined ? 'cordon' : 'cordon-and-drain', node_status: complete ? 'success' : 'error' })
   await recordKubeEvent(ctx, log, run.node, {
-    reason: complete ? 'DrainComplete' : 'DrainIncomplete',
+    reason: run.report === undefined ? STEP_REASONS.cordoned : complete ? STEP_REASONS.drained : STEP_REASONS.drainIncomplete,
     message: `${notice.rehearsal === true ? 'Rehearsal: ' : ''}${notice.kind} ${notice.eventId}: ${result}`,
     type: complete ? 'Normal' : 'Warning'
   })
+  return undefined
+}
+
+/**
+ * Taints the node out of service once its drain is complete (as the Node
+ * Termination Handler does): Kubernetes then deletes what is left and detaches
+ * volumes. Never after an incomplete drain, whose node may still be running.
+ */
+async function outOfService (run: Run): Promise<undefined> {
+  const { ctx, log } = run
+  const complete = run.report?.complete ?? run.recorded?.drainComplete === true
+  if (!complete) {
+    log.info('drain incomplete: the node is not tainted out of service')
+    ctx.metrics.actions.inc({ action: 'out-of-service', result: 'skipped' })
+    return undefined
+  }
+  const before = run.node
+  run.node = await ctx.client.updateNode(withOutOfService, { from: run.node })
+  const already = nodePatch(before, withOutOfService(before)).length === 0
+  ctx.metrics.actions.inc({ action: 'out-of-service', result: already ? 'already' : 'ok' })
+  log.info({ action: 'out-of-service', already }, 'node tainted out of service')
   return undefined
 }
 
@@ -265,8 +336,24 @@ async function notify (run: Run): Promise<undefined> {
     return undefined
   }
   run.node = await ctx.client.updateNode(n => updateRecord(n, notice.eventId, { notifying: new Date(ctx.now()).toISOString() }), { from: run.node })
-  const body = renderTemplate(ctx.template, notificationFields(ctx.client.nodeName, notice, ctx.metadata, run.report ?? run.recorded?.drain, run.result ?? '', run.startedAt))
-  const ok = await sendNotification({ url: ctx.config.webhookUrl, headers: { 'idempotency-key': notice.eventId, ...ctx.config.webhookHeaders }, sleep: ctx.sleep, logger: log }, body)
+  let body: string
+  try {
+    body = ctx.template({
+      nodeName: ctx.client.nodeName,
+      nodeLabels: run.node.metadata?.labels ?? {},
+      providerId: run.node.spec?.providerID ?? '',
+      notice,
+      metadata: ctx.metadata,
+      drain: run.report ?? run.recorded?.drain,
+      result: run.result ?? '',
+      seenAt: run.recorded?.since === undefined ? run.startedAt : Date.parse(run.recorded.since)
+    })
+  } catch (err) {
+    ctx.metrics.actions.inc({ action: 'notify', result: 'error' })
+    log.error({ err: { message: (err as Error).message } }, 'the notification template failed on this event; nothing sent')
+    return undefined
+  }
+  const ok = await sendNotification({ url: ctx.config.webhookUrl, proxy: ctx.config.webhookProxy, headers: { 'idempotency-key': notice.eventId, ...ctx.config.webhookHeaders }, sleep: ctx.sleep, logger: log }, body)
   ctx.metrics.actions.inc({ action: 'notify', result: ok ? 'ok' : 'error' })
   if (!ok) log.error('notification could not be delivered')
   else log.info('notification sent')
@@ -298,7 +385,8 @@ export async function undoInterruption (eventId: string, kind: NoticeKind, why: 
   const node = await ctx.client.updateNode(n => withEventUndone(n, eventId, ctx.now()))
   ctx.metrics.actions.inc({ action: 'undo', result: 'ok' })
   const uncordoned = node.spec?.unschedulable !== true
+  if (uncordoned) ctx.metrics.nthActions.inc({ node_action: 'uncordon', node_status: 'success' })
   log.info({ why, uncordoned }, uncordoned ? 'event undone; node back in service' : 'event undone; node still held by another event or cordoned by someone else')
-  await recordKubeEvent(ctx, log, node, { reason: 'SpotHandlerUndo', message: `${kind} ${eventId} ${why}: ${uncordoned ? 'taint removed, node uncordoned' : 'taint removed, node stays cordoned'}`, type: 'Normal' })
+  await recordKubeEvent(ctx, log, node, { reason: STEP_REASONS.undone, message: `${kind} ${eventId} ${why}: ${uncordoned ? 'taint removed, node uncordoned' : 'taint removed, node stays cordoned'}`, type: 'Normal' })
   return true
 }

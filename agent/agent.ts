@@ -14,16 +14,16 @@ import { listenError } from '#common/listen.ts'
 import { buildOpsServer, type OpsServer } from '#common/ops-server.ts'
 import { optionName } from '#common/options.ts'
 import type { Registry } from '#common/metrics.ts'
-import { actOnNotice, eventLogger, recordKubeEvent, undoInterruption, EVENT_REASONS, type ActionContext, type ActOutcome } from './actions.ts'
+import { actOnNotice, eventLogger, recordKubeEvent, undoInterruption, EVENT_REASONS, STEP_REASONS, type ActionContext, type ActOutcome } from './actions.ts'
 import { AGENT_OPTIONS, type AgentConfig } from './config.ts'
-import { EventDispatcher, UNPARSEABLE_EVENT_INTERVAL_MS, type Job, type JobEnd } from './event-store.ts'
+import { EventDispatcher, UNPARSEABLE_EVENT_INTERVAL_MS, type Job, type JobEnd, type NoticeSink } from './event-store.ts'
 import { fillNodeMetadata, ImdsClient, unknownMetadata, type NodeMetadata } from './imds.ts'
 import { NodeClient } from './kube.ts'
 import { createAgentMetrics, type AgentMetrics } from './metrics.ts'
 import { startImdsMonitor, startNodeMonitor, type ImdsMonitor, type NodeMonitor } from './monitors.ts'
 import type { Notice, NoticeKind, NoticeParseError } from './notices.ts'
 import { loadTemplate } from './notify.ts'
-import { imdsStaleAfterMs, monitoredKinds, readinessProblem } from './policy.ts'
+import { actsOn, imdsStaleAfterMs, monitoredKinds, readinessProblem } from './policy.ts'
 import { createApiGate } from './rate-limit.ts'
 
 /** What the agent is built from besides its configuration. */
@@ -153,11 +153,17 @@ export async function startAgent (config: AgentConfig, deps: AgentDeps): Promise
       activity.emit('unparseable', { kind, error })
       if (!verdict.report || !config.emitKubernetesEvents || config.dryRun) return
       const more = verdict.suppressed > 0 ? ` (and ${verdict.suppressed} more unparseable bodies in the last ${UNPARSEABLE_EVENT_INTERVAL_MS / 60_000} minutes)` : ''
-      void recordKubeEvent(ctx, logger, undefined, { reason: 'UnparseableNotice', message: `${EVENT_REASONS[kind]}: ${error.message}${more}`, type: 'Warning' })
+      void recordKubeEvent(ctx, logger, undefined, { reason: STEP_REASONS.monitorError, message: `${EVENT_REASONS[kind]}: ${error.message}${more}`, type: 'Warning' })
     }
   }, now)
+  // Scheduled events whose code is not acted on never reach the store.
+  const imdsSink: NoticeSink = {
+    notice: notice => { if (actsOn(notice, config)) dispatcher.notice(notice) },
+    undo: undo => dispatcher.undo(undo),
+    unparseable: (kind, error) => dispatcher.unparseable(kind, error)
+  }
   for (const kind of monitoredKinds(config)) {
-    imdsMonitors.push(startImdsMonitor(kind, { imds, instance: () => ({ instanceId: metadata.instanceId, bootId }), intervalMs: config.pollInterval, logger: logger.child({ component: 'monitor', kind }), metrics, now, sink: dispatcher }))
+    imdsMonitors.push(startImdsMonitor(kind, { imds, instance: () => ({ instanceId: metadata.instanceId, bootId }), intervalMs: config.pollInterval, logger: logger.child({ component: 'monitor', kind }), metrics, now, sink: imdsSink }))
   }
   nodeMonitor = await startNodeMonitor({
     watchNode: onNode => client.watchNode(onNode),
@@ -221,7 +227,7 @@ async function startOpsServers (config: AgentConfig, registry: Registry, notRead
   const host = config.listenAddress
   try {
     for (const [port, roles] of wanted) {
-      const app = buildOpsServer({ registry, notReadyReason, unhealthyReason })
+      const app = buildOpsServer({ registry, notReadyReason, unhealthyReason, healthPath: config.probesServerEndpoint })
       const setting = optionName(AGENT_OPTIONS[roles[0] === 'probes' ? 'probesServerPort' : 'prometheusServerPort'])
       const address = await app.listen({ port, host }).catch(err => { throw listenError(err, { host, port, setting }) })
       apps.push(app)

@@ -5,12 +5,12 @@
  * documented in the help text; `--help` prints them all.
  */
 import {
-  ConfigError, boolean, duration, integer, decimal, ipAddress, list, oneOf, option, optional, port, text,
-  type OptionValues
+  ConfigError, boolean, duration, integer, decimal, ipAddress, keyValues, list, oneOf, option, optional, port, text,
+  type OptionValues, type Parser
 } from '#common/options.ts'
 import { LOG_LEVELS } from '#common/logger.ts'
 import { isJsonObject } from '#common/json.ts'
-import { NOTICE_KINDS, type NoticeKind } from './notices.ts'
+import { NOTICE_KINDS, SCHEDULED_EVENT_CODES, type NoticeKind, type ScheduledEventCode } from './notices.ts'
 import { TAINT_EFFECTS, type TaintEffect } from './node-state.ts'
 
 /** Program name used in `--help` and error messages. */
@@ -42,13 +42,42 @@ function url (raw: string): string {
   return v.replace(/\/+$/, '')
 }
 
-/** A comma-separated list of notice kinds. */
+/** A comma-separated list of notice kinds; `none` (or an empty flag) for none. */
 function kinds (raw: string): NoticeKind[] {
+  if (raw.trim().toLowerCase() === 'none') return []
   const values = list(raw)
   for (const v of values) {
-    if (!(NOTICE_KINDS as readonly string[]).includes(v)) throw new Error(`unknown notice kind "${v}"; expected some of ${NOTICE_KINDS.join(', ')}`)
+    if (!(NOTICE_KINDS as readonly string[]).includes(v)) throw new Error(`unknown notice kind "${v}"; expected some of ${NOTICE_KINDS.join(', ')}, or none`)
   }
   return values as NoticeKind[]
+}
+
+/** A comma-separated list of scheduled-event codes, at least one. */
+function scheduledCodes (raw: string): ScheduledEventCode[] {
+  const values = list(raw)
+  if (values.length === 0) throw new Error(`expected at least one of ${SCHEDULED_EVENT_CODES.join(', ')}`)
+  for (const v of values) {
+    if (!(SCHEDULED_EVENT_CODES as readonly string[]).includes(v)) throw new Error(`unknown scheduled event code "${v}"; expected some of ${SCHEDULED_EVENT_CODES.join(', ')}`)
+  }
+  return values as ScheduledEventCode[]
+}
+
+/** Seconds as the Node Termination Handler reads POD_TERMINATION_GRACE_PERIOD: any negative number means the pod's own (-1). */
+const podGraceSeconds: Parser<number> = raw => Math.max(-1, integer(-1e9, 86400)(raw))
+
+/** An absolute URL path, such as /healthz. */
+const urlPath: Parser<string> = raw => {
+  const v = raw.trim()
+  if (!/^\/[\x21-\x7e]*$/.test(v) || v.includes('?') || v.includes('#')) throw new Error('expected a URL path such as /healthz')
+  return v
+}
+
+/** An http:// proxy URL for the notification (WEBHOOK_PROXY). */
+function proxyUrl (raw: string): string {
+  const v = url(raw)
+  const parsed = new URL(v)
+  if (parsed.protocol !== 'http:' || (parsed.pathname !== '' && parsed.pathname !== '/')) throw new Error('expected an HTTP proxy URL such as http://proxy.example:3128 (an https:// notification URL is tunnelled through it)')
+  return v
 }
 
 /** The options of `spot-agent`. Exported so the Helm chart test can check the chart sets only real variables. */
@@ -68,20 +97,24 @@ export const AGENT_OPTIONS = {
   excludeFromLoadBalancers: option({ flag: 'exclude-from-load-balancers', env: 'EXCLUDE_FROM_LOAD_BALANCERS', default: true, help: 'Label the node node.kubernetes.io/exclude-from-external-load-balancers (only if absent; removed on undo only if we added it). On by default.', parse: boolean }),
   deleteLocalData: option({ flag: 'delete-local-data', env: 'DELETE_LOCAL_DATA', default: true, help: 'Evict pods using emptyDir volumes (their data is lost); when false such pods block the drain and are reported.', parse: boolean }),
   ignoreDaemonSets: option({ flag: 'ignore-daemon-sets', env: 'IGNORE_DAEMON_SETS', default: true, help: 'Leave DaemonSet-owned pods running (their controller would put them back anyway).', parse: boolean }),
-  podTerminationGracePeriod: option({ flag: 'pod-termination-grace-period', env: 'POD_TERMINATION_GRACE_PERIOD', default: -1, help: 'Grace period in seconds given to each evicted pod; -1 uses the pod\'s own. Always bounded by the time left before the deadline minus DEADLINE_SAFETY_MARGIN.', parse: integer(-1, 86400) }),
-  nodeTerminationGracePeriod: option({ flag: 'node-termination-grace-period', env: 'NODE_TERMINATION_GRACE_PERIOD', default: 120, help: 'Seconds a drain may take for notices without a deadline (rebalance, ASG lifecycle, rehearsal without one).', parse: integer(1, 86400) }),
+  podTerminationGracePeriod: option({ flag: 'pod-termination-grace-period', env: 'POD_TERMINATION_GRACE_PERIOD', aliases: [{ env: 'GRACE_PERIOD', deprecated: true }], default: -1, help: 'Grace period in seconds given to each evicted pod; any negative number uses the pod\'s own. Always bounded by the time left before the deadline minus DEADLINE_SAFETY_MARGIN.', parse: podGraceSeconds }),
+  nodeTerminationGracePeriod: option({ flag: 'node-termination-grace-period', env: 'NODE_TERMINATION_GRACE_PERIOD', default: 120, help: 'Seconds a drain may take for notices without a deadline (rebalance, ASG lifecycle, rehearsal without one); 0 for no limit.', parse: integer(0, 86400) }),
   metadataTimeout: option({ flag: 'metadata-timeout', env: 'METADATA_TIMEOUT', default: 2000, shownDefault: '2s', help: 'How long one IMDS request may take (a notice served slower is not seen; readiness says so).', parse: duration('s') }),
   metadataTries: option({ flag: 'metadata-tries', env: 'METADATA_TRIES', default: 3, help: 'Attempts per IMDS request on transport errors and 5xx (exponential backoff with jitter between them).', parse: integer(1, 20) }),
   webhookUrl: option({ flag: 'webhook-url', env: 'WEBHOOK_URL', default: undefined as string | undefined, shownDefault: 'unset', secret: true, help: 'POST a notification here after each event (Slack-compatible by default); empty disables notifications.', parse: optional(url) }),
   webhookHeaders: option({ flag: 'webhook-headers', env: 'WEBHOOK_HEADERS', default: {} as Record<string, string>, secret: true, help: 'Extra HTTP headers for the notification, as a JSON object.', parse: headersObject }),
   webhookTemplate: option({ flag: 'webhook-template', env: 'WEBHOOK_TEMPLATE', default: '', shownDefault: 'Slack-compatible {"text": ...}', help: 'Notification body with {{ .Field }} placeholders (NodeName, InstanceID, Kind, EventID, Deadline, Pods, Result, ...).', parse: text }),
   webhookTemplateFile: option({ flag: 'webhook-template-file', env: 'WEBHOOK_TEMPLATE_FILE', default: '', help: 'File holding the notification template (instead of WEBHOOK_TEMPLATE).', parse: text }),
+  webhookProxy: option({ flag: 'webhook-proxy', env: 'WEBHOOK_PROXY', default: undefined as string | undefined, shownDefault: 'unset', secret: true, help: 'HTTP proxy the notification goes through (http://host:port; an https:// notification URL is tunnelled with CONNECT).', parse: optional(proxyUrl) }),
   enablePrometheusServer: option({ flag: 'enable-prometheus-server', env: 'ENABLE_PROMETHEUS_SERVER', default: true, help: 'Serve Prometheus metrics on /metrics at PROMETHEUS_SERVER_PORT (on by default).', parse: boolean }),
-  prometheusServerPort: option({ flag: 'prometheus-server-port', env: 'PROMETHEUS_SERVER_PORT', default: 9092, help: 'Port of the metrics server.', parse: port }),
+  prometheusServerPort: option({ flag: 'prometheus-server-port', env: 'PROMETHEUS_SERVER_PORT', default: 9470, help: 'Port of the metrics server (not the Node Termination Handler\'s 9092, so both fit on one host network).', parse: port }),
   enableProbesServer: option({ flag: 'enable-probes-server', env: 'ENABLE_PROBES_SERVER', default: true, help: 'Serve /healthz and /readyz at PROBES_SERVER_PORT (on by default).', parse: boolean }),
-  probesServerPort: option({ flag: 'probes-server-port', env: 'PROBES_SERVER_PORT', default: 8080, help: 'Port of the probes server (may equal PROMETHEUS_SERVER_PORT: one server then serves both).', parse: port }),
-  emitKubernetesEvents: option({ flag: 'emit-kubernetes-events', env: 'EMIT_KUBERNETES_EVENTS', default: true, help: 'Record Kubernetes Events on the Node for each notice and its result.', parse: boolean }),
-  jsonLogging: option({ flag: 'json-logging', env: 'JSON_LOGGING', default: true, help: 'Accepted for Node Termination Handler compatibility; logs are always pino JSON lines.', parse: boolean }),
+  probesServerPort: option({ flag: 'probes-server-port', env: 'PROBES_SERVER_PORT', default: 9471, help: 'Port of the probes server (not the Node Termination Handler\'s 8080; may equal PROMETHEUS_SERVER_PORT: one server then serves both).', parse: port }),
+  probesServerEndpoint: option({ flag: 'probes-server-endpoint', env: 'PROBES_SERVER_ENDPOINT', default: '/healthz', help: 'Path of the liveness probe ({"health":"OK"}); /readyz is served beside it.', parse: urlPath }),
+  emitKubernetesEvents: option({ flag: 'emit-kubernetes-events', env: 'EMIT_KUBERNETES_EVENTS', default: true, help: 'Record Kubernetes Events on the Node for each notice, each evicted pod and the result.', parse: boolean }),
+  kubernetesEventsExtraAnnotations: option({ flag: 'kubernetes-events-extra-annotations', env: 'KUBERNETES_EVENTS_EXTRA_ANNOTATIONS', default: {} as Record<string, string>, help: 'Annotations (k=v,...) added to every Event, beside the instance\'s own (instance-id, instance-type, availability-zone, ...).', parse: keyValues }),
+  enableOutOfServiceTaint: option({ flag: 'enable-out-of-service-taint', env: 'ENABLE_OUT_OF_SERVICE_TAINT', default: false, help: 'After a drain, taint the node node.kubernetes.io/out-of-service=nodeshutdown:NoExecute so pods left behind are deleted and their volumes detached (not with CORDON_ONLY).', parse: boolean }),
+  jsonLogging: option({ flag: 'json-logging', env: 'JSON_LOGGING', default: true, help: 'Log JSON lines; false logs one text line per entry (time, level, message, key=value) as the Node Termination Handler does by default.', parse: boolean }),
   logLevel: option({ flag: 'log-level', env: 'LOG_LEVEL', default: 'info' as typeof LOG_LEVELS[number], help: `Log level: ${LOG_LEVELS.join(', ')}.`, parse: oneOf(LOG_LEVELS) }),
   uptimeFromFile: option({ flag: 'uptime-from-file', env: 'UPTIME_FROM_FILE', default: '/proc/uptime', help: 'File holding the system uptime in seconds (first number), used to notice a reboot.', parse: text }),
   kubeApiQps: option({ flag: 'kube-api-qps', env: 'KUBE_API_QPS', default: 50, help: 'Sustained Kubernetes API requests per second during a drain.', parse: decimal(0.1, 10000) }),
@@ -92,10 +125,12 @@ export const AGENT_OPTIONS = {
   rebalanceUncordonAfter: option({ flag: 'rebalance-uncordon-after', env: 'REBALANCE_UNCORDON_AFTER', default: undefined as number | undefined, shownDefault: 'off', help: 'Undo a rebalance cordon when no interruption notice followed within this time (e.g. 30m); empty keeps the node cordoned.', parse: optional(duration('s')) }),
   enableRehearsal: option({ flag: 'enable-rehearsal', env: 'ENABLE_REHEARSAL', default: false, help: 'Act on the Node annotation spot-handler.io/rehearse=<kind> as if IMDS had posted that notice now with a two-minute deadline (pods a budget protects are never deleted in a rehearsal). Off by default: once on, anyone who may patch Nodes can drain one.', parse: boolean }),
   deadlineSafetyMargin: option({ flag: 'deadline-safety-margin', env: 'DEADLINE_SAFETY_MARGIN', default: 5000, shownDefault: '5s', help: 'Time kept free before a notice deadline: grace periods end this long before the instance goes away.', parse: duration('s') }),
-  deleteAtDeadline: option({ flag: 'delete-at-deadline', env: 'DELETE_AT_DEADLINE', default: ['spot-itn'] as NoticeKind[], help: `Notice kinds for which a pod still blocked by a PodDisruptionBudget near the deadline is deleted with the remaining grace (comma list of ${NOTICE_KINDS.join(', ')}; empty for none).`, parse: kinds }),
+  deleteAtDeadline: option({ flag: 'delete-at-deadline', env: 'DELETE_AT_DEADLINE', default: ['spot-itn'] as NoticeKind[], help: `Notice kinds for which a pod still blocked by a PodDisruptionBudget near the deadline is deleted with the remaining grace (comma list of ${NOTICE_KINDS.join(', ')}; none for none).`, parse: kinds }),
   drainParallelism: option({ flag: 'drain-parallelism', env: 'DRAIN_PARALLELISM', default: 16, help: 'Eviction and deletion requests in flight at once during a drain.', parse: integer(1, 1000) }),
   podName: option({ flag: 'pod-name', env: 'POD_NAME', default: '', help: 'This agent\'s own pod name (from the downward API) so a drain never evicts the agent itself.', parse: text }),
-  podNamespace: option({ flag: 'pod-namespace', env: 'POD_NAMESPACE', default: '', help: 'Namespace of this agent\'s own pod.', parse: text })
+  podNamespace: option({ flag: 'pod-namespace', env: 'POD_NAMESPACE', aliases: [{ env: 'NAMESPACE' }], default: '', help: 'Namespace of this agent\'s own pod.', parse: text }),
+  scheduledEventCodes: option({ flag: 'scheduled-event-codes', env: 'SCHEDULED_EVENT_CODES', default: [...SCHEDULED_EVENT_CODES] as ScheduledEventCode[], help: `Scheduled-event codes acted on (comma list of ${SCHEDULED_EVENT_CODES.join(', ')}). Every code by default, as the Node Termination Handler does; leave out system-maintenance to keep nodes whose instance only sees a short degradation.`, parse: scheduledCodes }),
+  nthCompatibleNames: option({ flag: 'nth-compatible-names', env: 'NTH_COMPATIBLE_NAMES', default: false, help: 'Taint with the Node Termination Handler\'s keys (aws-node-termination-handler/<kind>) and label the load-balancer exclusion with its value, so existing tolerations and selectors keep matching.', parse: boolean })
 }
 
 /** Parsed values of AGENT_OPTIONS. */

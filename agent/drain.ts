@@ -58,6 +58,8 @@ export interface DrainDeps {
   signal?: AbortSignal
   /** Called once the evictions are done, before waiting for the pods to go, with the report so far (to keep it across a restart). */
   checkpoint?: (report: DrainReport) => Promise<void>
+  /** Called for each pod the API server accepted an eviction of (not awaited). */
+  onEvicted?: (pod: PodRef) => void
 }
 
 /** `namespace/name`. */
@@ -133,6 +135,7 @@ export async function drainNode (options: DrainOptions, deps: DrainDeps): Promis
           metrics.evictions.inc({ outcome: 'evicted' })
           logger.info({ pod: nameOf(pod), gracePeriodSeconds: grace, attempts: attempt }, 'pod evicted')
           report.evicted.push(nameOf(pod))
+          deps.onEvicted?.(pod)
           toAwait.push(pod)
           return
         }

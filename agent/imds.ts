@@ -57,6 +57,10 @@ export interface NodeMetadata {
   region: string
   localHostname: string
   localIp: string
+  accountId: string
+  /** Empty when the instance has none (or it could not be read: public addresses are read once). */
+  publicHostname: string
+  publicIp: string
 }
 
 /** The value of a metadata field that could not be read (yet). */
@@ -64,7 +68,7 @@ export const UNKNOWN = 'unknown'
 
 /** Metadata with every field UNKNOWN. */
 export function unknownMetadata (): NodeMetadata {
-  return { instanceId: UNKNOWN, instanceType: UNKNOWN, instanceLifeCycle: UNKNOWN, availabilityZone: UNKNOWN, region: UNKNOWN, localHostname: UNKNOWN, localIp: UNKNOWN }
+  return { instanceId: UNKNOWN, instanceType: UNKNOWN, instanceLifeCycle: UNKNOWN, availabilityZone: UNKNOWN, region: UNKNOWN, localHostname: UNKNOWN, localIp: UNKNOWN, accountId: UNKNOWN, publicHostname: UNKNOWN, publicIp: UNKNOWN }
 }
 
 const TOKEN_PATH = '/latest/api/token'
@@ -128,7 +132,8 @@ export class ImdsClient {
   /**
    * Reads the instance facts not known yet (`known`; every field by default):
    * the identity document first, each field it lacks from its own path; what
-   * cannot be read is UNKNOWN.
+   * cannot be read is UNKNOWN, except the public hostname and address, which
+   * most nodes do not have: those are empty.
    */
   async readNodeMetadata (known: NodeMetadata = unknownMetadata()): Promise<NodeMetadata> {
     const missing = (Object.keys(known) as Array<keyof NodeMetadata>).filter(k => known[k] === UNKNOWN)
@@ -143,11 +148,11 @@ export class ImdsClient {
         this.options.logger.warn('instance identity document is not JSON; reading each field on its own')
       }
     }
-    const field = async (name: keyof NodeMetadata, docKey: string | undefined, path: string): Promise<string> => {
+    const field = async (name: keyof NodeMetadata, docKey: string | undefined, path: string | undefined, absent = UNKNOWN): Promise<string> => {
       if (known[name] !== UNKNOWN) return known[name]
       const fromDoc = docKey === undefined ? undefined : doc[docKey]
       if (typeof fromDoc === 'string' && fromDoc !== '') return fromDoc
-      return await this.optionalText(path) ?? UNKNOWN
+      return (path === undefined ? undefined : await this.optionalText(path)) ?? absent
     }
     return {
       instanceId: await field('instanceId', 'instanceId', '/latest/meta-data/instance-id'),
@@ -156,7 +161,10 @@ export class ImdsClient {
       availabilityZone: await field('availabilityZone', 'availabilityZone', '/latest/meta-data/placement/availability-zone'),
       region: await field('region', 'region', '/latest/meta-data/placement/region'),
       localHostname: await field('localHostname', undefined, '/latest/meta-data/local-hostname'),
-      localIp: await field('localIp', 'privateIp', '/latest/meta-data/local-ipv4')
+      localIp: await field('localIp', 'privateIp', '/latest/meta-data/local-ipv4'),
+      accountId: await field('accountId', 'accountId', undefined),
+      publicHostname: await field('publicHostname', undefined, '/latest/meta-data/public-hostname', ''),
+      publicIp: await field('publicIp', undefined, '/latest/meta-data/public-ipv4', '')
     }
   }
 

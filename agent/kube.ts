@@ -10,6 +10,7 @@
 import { ApiException, CoreV1Api, PolicyV1Api, type KubeConfig, type V1Node, type V1Pod, type V1PodDisruptionBudget } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { statusOf } from '#common/kube-status.ts'
+import { timerDelay } from '#common/timers.ts'
 import type { DrainClient, WatchedObjects } from './drain.ts'
 import { nodePatch } from './node-state.ts'
 import type { ApiGate } from './rate-limit.ts'
@@ -59,6 +60,9 @@ export interface KubeEventInput {
   reason: string
   message: string
   type: 'Normal' | 'Warning'
+  /** The pod the Event is about (in its namespace); the Node when absent. */
+  pod?: { namespace: string, name: string, uid: string }
+  annotations?: Record<string, string>
 }
 
 /** How the client is built. */
@@ -250,7 +254,7 @@ export class NodeClient implements DrainClient {
           waiters.delete(done)
           resolve()
         }
-        const timer = setTimeout(done, Math.max(0, until - this.now()))
+        const timer = setTimeout(done, timerDelay(until - this.now()))
         signal?.addEventListener('abort', done, { once: true })
         waiters.add(done)
       }),
@@ -293,15 +297,19 @@ export class NodeClient implements DrainClient {
     }
   }
 
-  /** Records an Event on the Node (namespace default, as the kubelet does). */
+  /** Records an Event on the Node (namespace default, as the kubelet does), or on a pod in its namespace. */
   async createKubeEvent (node: V1Node | undefined, event: KubeEventInput): Promise<void> {
     const t = new Date(this.now())
+    const namespace = event.pod?.namespace ?? 'default'
+    const involvedObject = event.pod === undefined
+      ? { apiVersion: 'v1', kind: 'Node', name: this.nodeName, ...(node?.metadata?.uid !== undefined ? { uid: node.metadata.uid } : {}) }
+      : { apiVersion: 'v1', kind: 'Pod', namespace, name: event.pod.name, uid: event.pod.uid }
     try {
       await this.gate.run(() => this.core.createNamespacedEvent({
-        namespace: 'default',
+        namespace,
         body: {
-          metadata: { generateName: `${this.nodeName}.`, namespace: 'default' },
-          involvedObject: { apiVersion: 'v1', kind: 'Node', name: this.nodeName, ...(node?.metadata?.uid !== undefined ? { uid: node.metadata.uid } : {}) },
+          metadata: { generateName: `${event.pod?.name ?? this.nodeName}.`, namespace, ...(event.annotations === undefined ? {} : { annotations: event.annotations }) },
+          involvedObject,
           reason: event.reason,
           message: event.message,
           type: event.type,
@@ -314,7 +322,7 @@ export class NodeClient implements DrainClient {
         }
       }))
     } catch (err) {
-      throw describe(`recording event ${event.reason} on node ${this.nodeName}`, err)
+      throw describe(`recording event ${event.reason} on ${event.pod === undefined ? `node ${this.nodeName}` : `pod ${namespace}/${event.pod.name}`}`, err)
     }
   }
 }

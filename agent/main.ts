@@ -10,10 +10,14 @@ import { createLogger } from '#common/logger.ts'
 import { runProgram } from '#common/program.ts'
 import { stopOnSignals } from '#common/signals.ts'
 import { AGENT_OPTIONS, AGENT_PROGRAM, AGENT_SUMMARY, checkAgentConfig } from './config.ts'
+import { checkNthVariables } from './nth-variables.ts'
 
 await runProgram(AGENT_PROGRAM, async () => {
-  const config = checkAgentConfig(readOptionsOrExit(AGENT_PROGRAM, AGENT_SUMMARY, AGENT_OPTIONS))
-  const logger = createLogger(AGENT_PROGRAM, config.logLevel)
+  const { values, warnings } = readOptionsOrExit(AGENT_PROGRAM, AGENT_SUMMARY, AGENT_OPTIONS)
+  const config = checkAgentConfig(values)
+  const unused = checkNthVariables(process.env)
+  const logger = createLogger(AGENT_PROGRAM, config.logLevel, undefined, config.jsonLogging ? 'json' : 'text')
+  for (const warning of unused === undefined ? warnings : [...warnings, unused]) logger.warn(warning)
   logger.info({ config: loggable(AGENT_OPTIONS, config) }, 'effective configuration')
   const [{ KubeConfig }, { startAgent }] = await Promise.all([import('@kubernetes/client-node'), import('./agent.ts')])
   const kubeConfig = new KubeConfig()

@@ -10,12 +10,13 @@
 import { readFile } from 'node:fs/promises'
 import type { V1Node } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
+import { timerDelay } from '#common/timers.ts'
 import type { NoticeSink } from './event-store.ts'
 import type { ImdsClient } from './imds.ts'
 import type { WatchedNode } from './kube.ts'
 import type { AgentMetrics } from './metrics.ts'
 import { expiredRecords, nextRebalanceExpiry, parseUptime, readState, REHEARSE_ANNOTATION } from './node-state.ts'
-import { NOTICE_KINDS, NOTICE_PATHS, parseNoticeBody, type InstanceIdentity, type NoticeKind } from './notices.ts'
+import { NOTICE_KINDS, NOTICE_PATHS, NTH_KINDS, parseNoticeBody, type InstanceIdentity, type NoticeKind } from './notices.ts'
 import { rehearsalRequest } from './rehearsal.ts'
 
 /** A running source. */
@@ -54,12 +55,14 @@ export async function pollOnce (kind: NoticeKind, deps: ImdsMonitorDeps): Promis
     if (!result.found) return true
     body = result.body
   } catch (err) {
+    deps.metrics.nthEventErrors.inc({ event_error_where: `${NTH_KINDS[kind]}_MONITOR` })
     deps.logger.warn({ err: { message: (err as Error).message }, kind }, 'IMDS poll failed; will poll again')
     return false
   }
   const parsed = parseNoticeBody(kind, body, deps.instance())
   if (!parsed.ok) {
     deps.metrics.unparseableNotices.inc({ kind })
+    deps.metrics.nthEventErrors.inc({ event_error_where: `${NTH_KINDS[kind]}_MONITOR` })
     deps.logger.warn({ kind, excerpt: parsed.error.excerpt }, parsed.error.message)
     deps.sink.unparseable(kind, parsed.error)
     return true
@@ -139,7 +142,7 @@ export async function startNodeMonitor (deps: NodeMonitorDeps): Promise<NodeMoni
     }
     clearTimeout(expiryTimer)
     const expiry = nextRebalanceExpiry(state, deps.rebalanceUncordonAfterMs)
-    if (expiry !== undefined) expiryTimer = setTimeout(() => { if (latest !== undefined) check(latest) }, Math.max(0, expiry - now()))
+    if (expiry !== undefined) expiryTimer = setTimeout(() => { if (latest !== undefined) check(latest) }, timerDelay(expiry - now()))
     if (!deps.enableRehearsal) return
     const request = rehearsalRequest(node, now())
     if (request.kind === 'invalid' && warnedValue !== request.value) {

@@ -24,6 +24,23 @@ export const REHEARSE_ANNOTATION = `${OWN_PREFIX}rehearse`
 /** Label that makes cloud load balancers stop sending new connections to the node. */
 export const LB_EXCLUSION_LABEL = 'node.kubernetes.io/exclude-from-external-load-balancers'
 
+/** The taint key prefix and load-balancer label value the agent writes. */
+export interface NodeNames {
+  /** Taints are `<prefix><kind>`. */
+  taintPrefix: string
+  /** Value of LB_EXCLUSION_LABEL when we add it. */
+  lbLabelValue: string
+}
+
+/** Our names: `spot-handler.io/<kind>` taints, the exclusion label set to `true`. */
+export const OUR_NAMES: NodeNames = { taintPrefix: OWN_PREFIX, lbLabelValue: 'true' }
+
+/** The AWS Node Termination Handler's names, so existing tolerations and selectors keep matching (NTH_COMPATIBLE_NAMES). */
+export const NTH_NAMES: NodeNames = { taintPrefix: 'aws-node-termination-handler/', lbLabelValue: 'aws-node-termination-handler' }
+
+/** The taint that tells Kubernetes the node is shutting down: pods without a toleration are deleted, their volumes detached. */
+export const OUT_OF_SERVICE_TAINT = { key: 'node.kubernetes.io/out-of-service', value: 'nodeshutdown', effect: 'NoExecute' } as const
+
 /** How many finished (undone) events are remembered, so a late poll does not redo them. */
 export const FINISHED_EVENTS_KEPT = 10
 
@@ -37,6 +54,8 @@ export interface InterruptionRecord {
   /** When the drain finished (or was skipped), and its one-line result. */
   drained?: string
   result?: string
+  /** Whether that drain left nothing behind (absent when there was no drain). */
+  drainComplete?: boolean
   /** What the drain did so far (written when the evictions are done, and with the result), so a restarted agent reports the whole drain. */
   drain?: RecordedDrain
   /** When the notification was about to go out: a restart never sends it again (at most one per event). */
@@ -75,6 +94,8 @@ export interface NodeState {
   cordonedAt?: string
   /** Set when we added LB_EXCLUSION_LABEL (so undo may remove it). */
   lbLabelAdded?: true
+  /** Set when we added OUT_OF_SERVICE_TAINT (so undo may remove it). */
+  outOfServiceAdded?: true
 }
 
 /** Taint effects Kubernetes accepts. */
@@ -112,9 +133,9 @@ function withState (node: V1Node, state: NodeState): V1Node {
   return next
 }
 
-/** Taint key for a notice kind. */
-export function taintKey (kind: NoticeKind): string {
-  return `${OWN_PREFIX}${kind}`
+/** Taint key for a notice kind under `names`. */
+export function taintKey (kind: NoticeKind, names: NodeNames = OUR_NAMES): string {
+  return `${names.taintPrefix}${kind}`
 }
 
 /** The Node with `notice` recorded in the state record (unchanged when it already is). */
@@ -131,9 +152,9 @@ export function recordNotice (node: V1Node, notice: Notice, now: number): V1Node
   return withState(node, state)
 }
 
-/** The Node tainted `spot-handler.io/<kind>=<event id>:<effect>`, replacing an older taint of the same kind. */
-export function withTaint (node: V1Node, notice: Notice, effect: TaintEffect): V1Node {
-  const key = taintKey(notice.kind)
+/** The Node tainted `<prefix><kind>=<event id>:<effect>`, replacing an older taint of the same kind. */
+export function withTaint (node: V1Node, notice: Notice, effect: TaintEffect, names: NodeNames = OUR_NAMES): V1Node {
+  const key = taintKey(notice.kind, names)
   const taints = node.spec?.taints ?? []
   if (taints.some(t => t.key === key && t.value === notice.eventId && t.effect === effect)) return node
   const next = structuredClone(node)
@@ -141,12 +162,21 @@ export function withTaint (node: V1Node, notice: Notice, effect: TaintEffect): V
   return next
 }
 
-/** The Node labelled LB_EXCLUSION_LABEL=true, remembered as ours, unless the label is there already. */
-export function withLbExclusion (node: V1Node): V1Node {
+/** The Node labelled LB_EXCLUSION_LABEL (`true`, or NTH's value), remembered as ours, unless the label is there already. */
+export function withLbExclusion (node: V1Node, names: NodeNames = OUR_NAMES): V1Node {
   if (node.metadata?.labels?.[LB_EXCLUSION_LABEL] !== undefined) return node
   const next = structuredClone(node)
-  next.metadata = { ...next.metadata, labels: { ...next.metadata?.labels, [LB_EXCLUSION_LABEL]: 'true' } }
+  next.metadata = { ...next.metadata, labels: { ...next.metadata?.labels, [LB_EXCLUSION_LABEL]: names.lbLabelValue } }
   return withState(next, { ...readState(node), lbLabelAdded: true })
+}
+
+/** The Node tainted OUT_OF_SERVICE_TAINT, remembered as ours, unless it is there already. */
+export function withOutOfService (node: V1Node): V1Node {
+  const taints = node.spec?.taints ?? []
+  if (taints.some(t => t.key === OUT_OF_SERVICE_TAINT.key)) return node
+  const next = structuredClone(node)
+  next.spec = { ...next.spec, taints: [...taints, { ...OUT_OF_SERVICE_TAINT }] }
+  return withState(next, { ...readState(node), outOfServiceAdded: true })
 }
 
 /** The Node cordoned, remembered as ours, unless it is unschedulable already. */
@@ -159,8 +189,8 @@ export function cordoned (node: V1Node, now: number): V1Node {
 
 /**
  * The Node after undoing `eventId`: its taint removed and the event marked
- * undone; when no other event still holds the node, uncordoned and the LB label
- * removed, each only if we were the ones who set it.
+ * undone; when no other event still holds the node, uncordoned, the LB label
+ * and the out-of-service taint removed, each only if we were the ones who set it.
  */
 export function withEventUndone (node: V1Node, eventId: string, now: number): V1Node {
   const state = readState(node)
@@ -168,8 +198,13 @@ export function withEventUndone (node: V1Node, eventId: string, now: number): V1
   if (record === undefined || record.undone !== undefined) return node
   const next = structuredClone(node)
   record.undone = new Date(now).toISOString()
-  const key = taintKey(record.kind)
-  const taints = (next.spec?.taints ?? []).filter(t => !(t.key === key && t.value === eventId))
+  // Either name: NTH_COMPATIBLE_NAMES may have changed since the taint went on.
+  const keys = [taintKey(record.kind, OUR_NAMES), taintKey(record.kind, NTH_NAMES)]
+  let taints = (next.spec?.taints ?? []).filter(t => !(keys.includes(t.key) && t.value === eventId))
+  if (activeRecords(state).length === 0 && state.outOfServiceAdded === true) {
+    taints = taints.filter(t => t.key !== OUT_OF_SERVICE_TAINT.key)
+    delete state.outOfServiceAdded
+  }
   if (next.spec !== undefined && next.spec.taints !== undefined) {
     if (taints.length > 0) next.spec.taints = taints
     else delete next.spec.taints

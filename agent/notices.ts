@@ -17,6 +17,14 @@ export const NOTICE_KINDS = ['spot-itn', 'rebalance-recommendation', 'scheduled-
 /** One of NOTICE_KINDS. */
 export type NoticeKind = typeof NOTICE_KINDS[number]
 
+/** The AWS Node Termination Handler's name of each kind (its `.Kind`; its monitors are `<name>_MONITOR`). */
+export const NTH_KINDS: Record<NoticeKind, string> = {
+  'spot-itn': 'SPOT_ITN',
+  'rebalance-recommendation': 'REBALANCE_RECOMMENDATION',
+  'scheduled-maintenance': 'SCHEDULED_EVENT',
+  'asg-lifecycle-termination': 'ASG_LIFECYCLE'
+}
+
 /** IMDS path (under the base URL) polled for each kind. */
 export const NOTICE_PATHS: Record<NoticeKind, string> = {
   'spot-itn': '/latest/meta-data/spot/instance-action',
@@ -25,8 +33,11 @@ export const NOTICE_PATHS: Record<NoticeKind, string> = {
   'asg-lifecycle-termination': '/latest/meta-data/autoscaling/target-lifecycle-state'
 }
 
-/** Scheduled-event codes that stop or reboot the instance, so the node must be drained. */
-export const ACTING_SCHEDULED_CODES = ['instance-stop', 'instance-retirement', 'instance-reboot', 'system-reboot'] as const
+/** The scheduled-event codes EC2 documents: the first four stop or reboot the instance; system-maintenance may only degrade it for a while. */
+export const SCHEDULED_EVENT_CODES = ['instance-stop', 'instance-retirement', 'instance-reboot', 'system-reboot', 'system-maintenance'] as const
+
+/** One of SCHEDULED_EVENT_CODES. */
+export type ScheduledEventCode = typeof SCHEDULED_EVENT_CODES[number]
 
 /** A notice: active ones ask for action, canceled/completed ones (scheduled events) for undoing it. */
 export interface Notice {
@@ -40,6 +51,8 @@ export interface Notice {
   detail: string
   /** True for notices made up from the rehearsal annotation. */
   rehearsal?: boolean
+  /** The event code of a scheduled event (`instance-stop`, `system-maintenance`, ...). */
+  code?: string
 }
 
 /** A body that does not mean what the kind's documentation says; reported, never acted on. */
@@ -135,8 +148,8 @@ const SCHEDULED_STATES = ['active', 'canceled', 'completed'] as const
 
 /**
  * `events/maintenance/scheduled`: a JSON array of
- * `{Code, Description, EventId, NotBefore, NotAfter?, State}`. Only codes that
- * stop or reboot the instance become notices; other codes are ignored.
+ * `{Code, Description, EventId, NotBefore, NotAfter?, State}`, each a notice
+ * with its code (which codes are acted on is the agent's setting).
  */
 export function parseScheduledEvents (body: string): ParseOutcome {
   const kind = 'scheduled-maintenance'
@@ -155,9 +168,9 @@ export function parseScheduledEvents (body: string): ParseOutcome {
     }
     const notBefore = parseTime(e.NotBefore)
     if (notBefore === undefined) return { ok: false, error: new NoticeParseError(kind, `entry ${i} has no valid NotBefore`, body) }
-    if (!(ACTING_SCHEDULED_CODES as readonly string[]).includes(code)) continue
     notices.push({
       kind,
+      code,
       eventId: isLabelValue(id) ? id : eventIdFor(kind, id),
       deadline: notBefore,
       state: state as typeof SCHEDULED_STATES[number],

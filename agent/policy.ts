@@ -20,6 +20,11 @@ export function monitoredKinds (config: AgentConfig): NoticeKind[] {
   return NOTICE_KINDS.filter(k => enabled[k])
 }
 
+/** Whether the agent acts on `notice` at all: a scheduled event only when its code is one of SCHEDULED_EVENT_CODES. */
+export function actsOn (notice: Notice, config: Pick<AgentConfig, 'scheduledEventCodes'>): boolean {
+  return notice.kind !== 'scheduled-maintenance' || notice.code === undefined || (config.scheduledEventCodes as readonly string[]).includes(notice.code)
+}
+
 /** Whether a notice of `kind` leads to a drain under `config`. */
 export function drainsFor (kind: NoticeKind, config: AgentConfig): boolean {
   if (config.cordonOnly) return false
@@ -38,7 +43,7 @@ export function drainOptionsFor (notice: Notice, config: AgentConfig): DrainOpti
     podTerminationGracePeriod: config.podTerminationGracePeriod,
     ownPod: config.podName !== '' ? { namespace: config.podNamespace, name: config.podName } : undefined,
     deadline: notice.deadline,
-    noDeadlineBudgetMs: config.nodeTerminationGracePeriod * 1000,
+    noDeadlineBudgetMs: config.nodeTerminationGracePeriod === 0 ? Infinity : config.nodeTerminationGracePeriod * 1000,
     safetyMarginMs: config.deadlineSafetyMargin,
     deleteAtDeadline: notice.rehearsal !== true && config.deleteAtDeadline.includes(notice.kind)
   }

@@ -10,7 +10,7 @@ import { CERTS_OPTIONS, CERTS_PROGRAM, CERTS_SUMMARY, selectCertsMode } from './
 import { runCerts } from './run.ts'
 
 await runProgram(CERTS_PROGRAM, async () => {
-  const selected = selectCertsMode(readOptionsOrExit(CERTS_PROGRAM, CERTS_SUMMARY, CERTS_OPTIONS))
+  const selected = selectCertsMode(readOptionsOrExit(CERTS_PROGRAM, CERTS_SUMMARY, CERTS_OPTIONS).values)
   if (selected.mode === 'files') {
     const result = await runCerts(selected.config)
     process.stderr.write(`${CERTS_PROGRAM}: wrote ${result.paths.ca}, ${result.paths.cert}, ${result.paths.key}\n`)

@@ -7,6 +7,6 @@ import { startWebhook } from './app.ts'
 import { WEBHOOK_OPTIONS, WEBHOOK_PROGRAM, WEBHOOK_SUMMARY } from './options.ts'
 
 await runProgram(WEBHOOK_PROGRAM, async () => {
-  const webhook = await startWebhook(readOptionsOrExit(WEBHOOK_PROGRAM, WEBHOOK_SUMMARY, WEBHOOK_OPTIONS))
+  const webhook = await startWebhook(readOptionsOrExit(WEBHOOK_PROGRAM, WEBHOOK_SUMMARY, WEBHOOK_OPTIONS).values)
   stopOnSignals(() => webhook.stop())
 })

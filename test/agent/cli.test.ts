@@ -17,7 +17,7 @@ t.test('--help lists every variable with its default and exits 0', async t => {
   const { code, stdout } = await runProgram(MAIN, ['--help'])
   t.equal(code, 0)
   t.match(stdout, /^Usage: spot-agent \[flags\]/)
-  for (const spec of Object.values(AGENT_OPTIONS)) t.match(stdout, `--${spec.flag}  (env ${spec.env}, default `)
+  for (const spec of Object.values(AGENT_OPTIONS)) t.match(stdout, `--${spec.flag}  (env ${[spec.env, ...(spec.aliases ?? []).map(a => a.deprecated === true ? `${a.env} (deprecated)` : a.env)].join(' or ')}, default `)
 })
 
 t.test('a missing or bad value stops startup with exit code 2 naming the variable', async t => {
@@ -27,6 +27,21 @@ t.test('a missing or bad value stops startup with exit code 2 naming the variabl
   const bad = await runProgram(MAIN, [], { NODE_NAME: 'n1', TAINT_EFFECT: 'Never' })
   t.equal(bad.code, 2)
   t.match(bad.stderr, /^spot-agent: invalid value "Never" for --taint-effect \(TAINT_EFFECT\)/)
+})
+
+t.test('NTH queue-processor mode and a bad template stop start-up with exit 2; unused NTH variables make one text warning', async t => {
+  const queue = await runProgram(MAIN, [], { NODE_NAME: 'n1', ENABLE_SQS_TERMINATION_DRAINING: 'true', QUEUE_URL: 'https://sqs.example/q' })
+  t.equal(queue.code, 2)
+  t.match(queue.stderr, /^spot-agent: ENABLE_SQS_TERMINATION_DRAINING=true asks for the Node Termination Handler's queue-processor mode/)
+  const kube = await startKubeSim()
+  t.teardown(() => kube.close())
+  const kubeconfig = join(await mkdtemp(join(tmpdir(), 'agent-cli-')), 'kubeconfig')
+  await kube.writeKubeconfig(kubeconfig)
+  const template = await runProgram(MAIN, [], { NODE_NAME: 'n1', INSTANCE_METADATA_URL: 'http://127.0.0.1:9', PROBES_SERVER_PORT: '0', PROMETHEUS_SERVER_PORT: '0', KUBECONFIG: kubeconfig, WEBHOOK_TEMPLATE: '{{ if .Pods }}' })
+  t.equal(template.code, 2)
+  t.equal(template.stderr, 'spot-agent: invalid notification template in --webhook-template (WEBHOOK_TEMPLATE): line 1, column 4: unexpected EOF: {{if}} has no {{end}}\n')
+  const unused = await runProgram(MAIN, [], { NODE_NAME: 'n1', JSON_LOGGING: 'false', WORKERS: '10', KUBECONFIG: '/nonexistent/kubeconfig' })
+  t.match(unused.stdout, /^\S+ WRN ignoring Node Termination Handler variables that have nothing to do in spot-agent \([^)]*\): WORKERS\n/m, 'a text line, as NTH logs by default')
 })
 
 t.test('an unreadable template file or kubeconfig stops startup with one line naming the setting, exit code 2', async t => {

@@ -16,7 +16,7 @@ t.test('every variable of the design is an option, and --help lists each with it
     t.ok(envs.includes(v), v)
   }
   const help = formatHelp(AGENT_PROGRAM, AGENT_SUMMARY, AGENT_OPTIONS)
-  for (const o of Object.values(AGENT_OPTIONS)) t.match(help, `--${o.flag}  (env ${o.env}, default `)
+  for (const o of Object.values(AGENT_OPTIONS)) t.match(help, `--${o.flag}  (env ${[o.env, ...(o.aliases ?? []).map(a => a.deprecated === true ? `${a.env} (deprecated)` : a.env)].join(' or ')}, default `)
   t.match(help, '(env POLL_INTERVAL, default 2s)')
   t.match(help, '(env TAINT_NODE, default true)')
 })
@@ -44,7 +44,8 @@ t.test('values come from variables and flags, the flag winning', async t => {
   t.same(c.webhookHeaders, { Authorization: 'Bearer s3cret' })
   t.same(c.deleteAtDeadline, ['spot-itn', 'scheduled-maintenance'])
   t.equal(c.taintEffect, 'NoExecute')
-  t.same(read({ DELETE_AT_DEADLINE: '' }).deleteAtDeadline, [])
+  t.same(read({ DELETE_AT_DEADLINE: 'none' }).deleteAtDeadline, [], 'none for no kind')
+  t.same(read({ DELETE_AT_DEADLINE: '' }).deleteAtDeadline, ['spot-itn'], 'an empty variable counts as unset')
   t.equal(read({ INSTANCE_METADATA_URL: 'http://127.0.0.1:1234/' }).instanceMetadataUrl, 'http://127.0.0.1:1234')
 })
 
@@ -64,7 +65,15 @@ const bad: Array<[Record<string, string>, RegExp]> = [
   [{ METADATA_TRIES: '0' }, /METADATA_TRIES/],
   [{ LISTEN_ADDRESS: 'not an address' }, /invalid value "not an address" for --listen-address \(LISTEN_ADDRESS\): expected an IP address/],
   [{ METADATA_TIMEOUT: '1ms' }, /METADATA_TIMEOUT.*at least/],
-  [{ KUBE_API_QPS: '0' }, /KUBE_API_QPS/]
+  [{ KUBE_API_QPS: '0' }, /KUBE_API_QPS/],
+  [{ WEBHOOK_PROXY: 'https://proxy:3128' }, /invalid value <redacted> for --webhook-proxy \(WEBHOOK_PROXY\): expected an HTTP proxy URL/],
+  [{ WEBHOOK_PROXY: 'http://proxy:3128/path' }, /WEBHOOK_PROXY.*expected an HTTP proxy URL/],
+  [{ PROBES_SERVER_ENDPOINT: 'healthz' }, /PROBES_SERVER_ENDPOINT.*expected a URL path/],
+  [{ PROBES_SERVER_ENDPOINT: '/health?x' }, /PROBES_SERVER_ENDPOINT.*expected a URL path/],
+  [{ SCHEDULED_EVENT_CODES: 'instance-stop,meteor' }, /SCHEDULED_EVENT_CODES.*unknown scheduled event code "meteor"/],
+  [{ SCHEDULED_EVENT_CODES: ',' }, /SCHEDULED_EVENT_CODES.*expected at least one of/],
+  [{ KUBERNETES_EVENTS_EXTRA_ANNOTATIONS: 'novalue' }, /KUBERNETES_EVENTS_EXTRA_ANNOTATIONS.*key=value/],
+  [{ NODE_TERMINATION_GRACE_PERIOD: '-1' }, /NODE_TERMINATION_GRACE_PERIOD.*from 0 to 86400/]
 ]
 
 t.test('a bad value stops startup with a ConfigError naming the variable', async t => {

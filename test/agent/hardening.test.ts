@@ -3,6 +3,7 @@ import t from 'tap'
 import { deployment, readyPods, startWorld, NODE, type World } from './world.ts'
 import { eventually } from './helpers.ts'
 import { readState } from '../../agent/node-state.ts'
+import { metricValue } from '../helpers/metrics.ts'
 
 async function withPods (w: World, n: number): Promise<void> {
   await w.kube.create(deployment('web', n))
@@ -92,7 +93,7 @@ t.test('alternating unparseable bodies make one Warning Event, not one per poll'
   }
   w.imds.injectFault({ path: '/latest/meta-data/spot/instance-action', kind: 'garbage' })
   await eventually(() => seen.length >= 12, 10_000, 'a dozen unparseable bodies, two kinds of garbage taking turns')
-  const events = w.kube.list('Event', { namespace: 'default' }).filter(e => e.reason === 'UnparseableNotice')
+  const events = w.kube.list('Event', { namespace: 'default' }).filter(e => e.reason === 'MonitorError')
   t.equal(events.length, 1, 'one Event in ten minutes')
   t.equal(w.node().spec?.unschedulable, undefined, 'and no drain')
 })
@@ -163,7 +164,22 @@ t.test('a restart while evicted pods are still terminating keeps the first run\'
   const record = readState(w.node() as never).events[0]!
   t.match(record.result, /^drain complete .*: 2 evicted/, 'the recorded result counts the first run\'s evictions')
   t.equal(record.drain?.evicted.length, 2)
-  t.match(w.kube.list('Event', { namespace: 'default' }).find(e => e.reason === 'DrainComplete')?.message, /2 evicted/)
+  t.match(w.kube.list('Event', { namespace: 'default' }).find(e => e.reason === 'CordonAndDrain')?.message, /2 evicted/)
   const text = JSON.parse(w.receiver.received[0]!.body).text as string
-  t.match(text, /Pods: default\/web-[^,]+, default\/web-/, 'the notification names both pods')
+  t.match(text, /Pods: web-[^,]+, web-/, 'the notification names both pods')
+})
+
+t.test('a template that fails on an event\'s data sends nothing, says why, and the event is not acted on again', async t => {
+  const w = await startWorld()
+  t.teardown(() => w.close())
+  await withPods(w, 2)
+  // Runs on empty data at start-up (no pods: the index is never reached), fails on the drain's two pods.
+  const agent = await w.start({ WEBHOOK_TEMPLATE: '{"text":"{{ if .Pods }}{{ index .Pods 5 }}{{ end }}"}' })
+  w.imds.postSpotInterruption()
+  t.equal((await w.first(agent, 'outcome')).outcome, 'done')
+  t.same(w.receiver.received, [], 'nothing posted')
+  const failure = w.logs.lines().find(l => l.msg === 'the notification template failed on this event; nothing sent')
+  t.match(failure?.err, { message: /^line 1, column 27: error calling index: index out of range: 5$/ })
+  t.equal(await metricValue(agent.metrics.actions, { action: 'notify', result: 'error' }), 1)
+  t.ok(readState(w.node() as never).events[0]?.notifying, 'the attempt is recorded, so a restart does not try again')
 })

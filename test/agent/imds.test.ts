@@ -99,8 +99,11 @@ t.test('node metadata comes from the identity document, the rest from their own 
     availabilityZone: 'us-east-1b',
     region: 'us-east-1',
     localHostname: sim.instance.localHostname,
-    localIp: sim.instance.localIpv4
-  })
+    localIp: sim.instance.localIpv4,
+    accountId: sim.instance.accountId,
+    publicHostname: '',
+    publicIp: ''
+  }, 'an instance without public addresses has them empty')
   const paths = sim.requests.filter(r => r.method === 'GET').map(r => r.path)
   t.notOk(paths.includes('/latest/meta-data/instance-id'), 'instance id taken from the document')
   t.ok(paths.includes('/latest/meta-data/instance-life-cycle'))

@@ -26,7 +26,7 @@ t.test('a rebalance recommendation taints and cordons only, and is undone when n
   await w.kube.waitFor(() => taintOf(w, 'rebalance-recommendation'), 5000, 'rebalance taint')
   t.equal(w.node().spec?.unschedulable, true)
   await w.kube.waitFor(() => w.receiver.received.length > 0 || undefined, 5000, 'notification')
-  t.match(JSON.parse(w.receiver.received[0]!.body).text, /rebalance-recommendation on node .*Pods: not drained\. Result: cordoned \(no drain for this kind/)
+  t.match(JSON.parse(w.receiver.received[0]!.body).text, /REBALANCE_RECOMMENDATION on node .*Pods: none\. Result: cordoned \(no drain for this kind/)
   t.equal(w.podsOn(NODE).length, 2, 'no pod was evicted')
   t.equal(w.kube.requests.filter(r => r.path.endsWith('/eviction')).length, 0)
   t.match(await undone, { kind: 'rebalance-recommendation', why: /no interruption followed within 0.4s/ })
@@ -34,7 +34,10 @@ t.test('a rebalance recommendation taints and cordons only, and is undone when n
   t.notOk(node.spec?.unschedulable, 'uncordoned again')
   t.equal(taintOf(w, 'rebalance-recommendation'), undefined)
   t.equal(node.metadata.labels?.[LB_EXCLUSION_LABEL], undefined, 'our label removed')
-  t.ok(w.kube.list('Event', { namespace: 'default' }).some(e => e.reason === 'SpotHandlerUndo'))
+  t.ok(w.kube.list('Event', { namespace: 'default' }).some(e => e.reason === 'Cordon'), 'NTH\'s Cordon Event for a cordon without a drain')
+  t.ok(w.kube.list('Event', { namespace: 'default' }).some(e => e.reason === 'Uncordon'))
+  t.equal(await metricValue(agent.metrics.nthActions, { node_action: 'cordon', node_status: 'success' }), 1)
+  t.equal(await metricValue(agent.metrics.nthActions, { node_action: 'uncordon', node_status: 'success' }), 1)
   const polls = w.imds.requests.length
   await eventually(() => w.imds.requests.length > polls + 8, 5000, 'more polls while the recommendation stays posted')
   t.notOk(w.node().spec?.unschedulable, 'the same recommendation does not cordon again')
@@ -59,10 +62,10 @@ t.test('a scheduled reboot drains the node; its cancellation uncordons it and re
   await w.kube.addNode({ name: 'on-demand-1', lifecycle: 'on-demand' })
   const event = { code: 'system-reboot', state: 'active' as const, eventId: 'instance-event-0d59937288b749b32', notBefore: new Date(Date.now() + 3_600_000), description: 'scheduled reboot' }
   w.imds.setScheduledEvents([{ ...event, code: 'system-maintenance', eventId: 'instance-event-other' }])
-  const agent = await w.start()
+  const agent = await w.start({ SCHEDULED_EVENT_CODES: 'instance-stop,instance-retirement,instance-reboot,system-reboot' })
   const polls = w.imds.requests.length
   await eventually(() => w.imds.requests.length > polls + 4, 5000, 'a few polls')
-  t.equal(taintOf(w, 'scheduled-maintenance'), undefined, 'maintenance that does not stop the instance is ignored')
+  t.equal(taintOf(w, 'scheduled-maintenance'), undefined, 'a code left out of SCHEDULED_EVENT_CODES is ignored')
   w.imds.setScheduledEvents([event])
   await w.kube.waitFor(() => w.receiver.received.length > 0 || undefined, 10_000, 'notification')
   t.same(taintOf(w, 'scheduled-maintenance'), { key: 'spot-handler.io/scheduled-maintenance', value: event.eventId, effect: 'NoSchedule' })
@@ -124,7 +127,7 @@ t.test('an ASG target lifecycle state of Terminated drains the node; InService d
   await w.kube.waitFor(() => w.receiver.received.length > 0 || undefined, 10_000, 'notification')
   t.match(taintOf(w, 'asg-lifecycle-termination')?.value, /^asg-[0-9a-f]{16}$/)
   t.same(w.podsOn(NODE), [])
-  t.ok(w.kube.list('Event', { namespace: 'default' }).some(e => e.reason === 'ASGLifecycleTermination'))
+  t.ok(w.kube.list('Event', { namespace: 'default' }).some(e => e.reason === 'ASGLifecycle'))
 })
 
 t.test('the rehearsal annotation drains as if a spot notice came now, then puts the node back and removes the annotation', async t => {
@@ -146,7 +149,7 @@ t.test('the rehearsal annotation drains as if a spot notice came now, then puts 
   t.equal(after.metadata.annotations?.[REHEARSE_ANNOTATION], undefined, 'annotation removed')
   t.notOk(after.spec?.unschedulable, 'node back in service')
   t.equal(taintOf(w, 'spot-itn'), undefined)
-  t.match(JSON.parse(w.receiver.received[0]!.body).text, /spot-itn on node spot-node-1 .*event rehearsal-[0-9a-f]{16}/)
+  t.match(JSON.parse(w.receiver.received[0]!.body).text, /SPOT_ITN on node spot-node-1 .*event rehearsal-[0-9a-f]{16}/)
   t.ok(w.kube.list('Event', { namespace: 'default' }).some(e => e.reason === 'SpotInterruption' && /^Rehearsal: /.test(e.message)))
 })
 

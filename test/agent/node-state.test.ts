@@ -1,8 +1,8 @@
 import t from 'tap'
 import type { V1Node } from '@kubernetes/client-node'
 import {
-  activeRecords, cordoned, expiredRecords, findRecord, nextRebalanceExpiry, parseUptime, readState, recordNotice, updateRecord, withEventUndone, withLbExclusion, withoutRehearsal, withTaint,
-  LB_EXCLUSION_LABEL, REHEARSE_ANNOTATION, STATE_ANNOTATION, FINISHED_EVENTS_KEPT, type TaintEffect
+  activeRecords, cordoned, expiredRecords, findRecord, nextRebalanceExpiry, parseUptime, readState, recordNotice, updateRecord, withEventUndone, withLbExclusion, withoutRehearsal, withOutOfService, withTaint,
+  LB_EXCLUSION_LABEL, NTH_NAMES, OUT_OF_SERVICE_TAINT, REHEARSE_ANNOTATION, STATE_ANNOTATION, FINISHED_EVENTS_KEPT, type TaintEffect
 } from '../../agent/node-state.ts'
 import type { Notice } from '../../agent/notices.ts'
 
@@ -138,4 +138,30 @@ t.test('the next rebalance expiry is when the oldest active rebalance cordon run
   t.equal(nextRebalanceExpiry(readState(applyNotice(second, spot, on, T0 + 1000)), 60_000), undefined, 'a spot notice holds the node')
   t.equal(nextRebalanceExpiry(readState(withEventUndone(second, 'rebalance-1', T0 + 2000)), 60_000), T0 + 65_000, 'undone ones do not count')
   t.equal(nextRebalanceExpiry(readState(node()), 60_000), undefined, 'nothing recorded')
+})
+
+t.test('with NTH\'s names the taint key and the label value are the Node Termination Handler\'s, and undo finds them', async t => {
+  let n = recordNotice(node(), spot, T0)
+  n = withLbExclusion(withTaint(n, spot, 'NoSchedule', NTH_NAMES), NTH_NAMES)
+  t.same(n.spec?.taints?.at(-1), { key: 'aws-node-termination-handler/spot-itn', value: 'itn-1', effect: 'NoSchedule' })
+  t.equal(n.metadata?.labels?.[LB_EXCLUSION_LABEL], 'aws-node-termination-handler')
+  n = withEventUndone(n, 'itn-1', T0 + 1000)
+  t.same(n.spec?.taints, [{ key: 'other', value: 'x', effect: 'NoExecute' }], 'removed whichever names were in use')
+  t.equal(n.metadata?.labels?.[LB_EXCLUSION_LABEL], undefined)
+})
+
+t.test('the out-of-service taint is added once, and removed by undo only if we added it and nothing holds the node', async t => {
+  let n = applyNotice(node(), spot, on, T0)
+  n = withOutOfService(n)
+  t.same(n.spec?.taints?.at(-1), { ...OUT_OF_SERVICE_TAINT })
+  t.equal(withOutOfService(n), n, 'adding it twice changes nothing')
+  t.equal(readState(n).outOfServiceAdded, true)
+  n = applyNotice(n, rebalance, on, T0 + 500)
+  n = withEventUndone(n, 'itn-1', T0 + 1000)
+  t.ok(n.spec?.taints?.some(x => x.key === OUT_OF_SERVICE_TAINT.key), 'kept while another event holds the node')
+  n = withEventUndone(n, 'rebalance-1', T0 + 2000)
+  t.notOk(n.spec?.taints?.some(x => x.key === OUT_OF_SERVICE_TAINT.key), 'removed with the last event')
+  const theirs = node({ spec: { taints: [{ ...OUT_OF_SERVICE_TAINT }] } })
+  const kept = withEventUndone(withOutOfService(applyNotice(theirs, spot, on, T0)), 'itn-1', T0 + 1000)
+  t.same(kept.spec?.taints, [{ ...OUT_OF_SERVICE_TAINT }], 'someone else\'s out-of-service taint stays')
 })

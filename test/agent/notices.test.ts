@@ -87,7 +87,7 @@ t.test('a rebalance recommendation has no deadline and an id from its notice tim
   t.match(a.notices[0]!.eventId, /^rebalance-[0-9a-f]{16}$/)
 })
 
-t.test('scheduled events: acting codes become notices with their state, other codes are ignored', async t => {
+t.test('scheduled events: every entry becomes a notice with its code and state', async t => {
   const body = JSON.stringify([
     { NotBefore: '21 Jan 2019 09:00:43 GMT', Code: 'system-reboot', Description: 'scheduled reboot', EventId: 'instance-event-0d59937288b749b32', NotAfter: '21 Jan 2019 09:17:23 GMT', State: 'active' },
     { NotBefore: '22 Jan 2019 09:00:43 GMT', Code: 'system-maintenance', Description: 'network', EventId: 'instance-event-1', State: 'active' },
@@ -97,10 +97,11 @@ t.test('scheduled events: acting codes become notices with their state, other co
   const r = parseScheduledEvents(body)
   t.ok(r.ok)
   if (!r.ok) return
-  t.same(r.notices.map(n => [n.eventId.startsWith('scheduled-') ? 'hashed' : n.eventId, n.state]), [
-    ['instance-event-0d59937288b749b32', 'active'],
-    ['instance-event-2', 'canceled'],
-    ['hashed', 'completed']
+  t.same(r.notices.map(n => [n.eventId.startsWith('scheduled-') ? 'hashed' : n.eventId, n.code, n.state]), [
+    ['instance-event-0d59937288b749b32', 'system-reboot', 'active'],
+    ['instance-event-1', 'system-maintenance', 'active'],
+    ['instance-event-2', 'instance-stop', 'canceled'],
+    ['hashed', 'instance-retirement', 'completed']
   ])
   t.equal(r.notices[0]!.deadline, Date.parse('21 Jan 2019 09:00:43 GMT'))
   t.match(r.notices[0]!.detail, /system-reboot.*scheduled reboot/)

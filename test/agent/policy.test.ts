@@ -1,6 +1,6 @@
 /** The agent's decisions under its configuration: table tests over the pure policy. */
 import t from 'tap'
-import { drainOptionsFor, drainsFor, imdsStaleAfterMs, isHandled, monitoredKinds, readinessProblem, type MonitorHealth, type ReadinessInput } from '../../agent/policy.ts'
+import { actsOn, drainOptionsFor, drainsFor, imdsStaleAfterMs, isHandled, monitoredKinds, readinessProblem, type MonitorHealth, type ReadinessInput } from '../../agent/policy.ts'
 import type { Notice } from '../../agent/notices.ts'
 import type { InterruptionRecord } from '../../agent/node-state.ts'
 import { agentConfig } from './world.ts'
@@ -82,4 +82,21 @@ t.test('a monitor is stale after three poll intervals, or one whole poll of time
   t.equal(imdsStaleAfterMs({ pollInterval: 2000, metadataTimeout: 2000, metadataTries: 3 }), 8000)
   t.equal(imdsStaleAfterMs({ pollInterval: 10_000, metadataTimeout: 2000, metadataTries: 3 }), 30_000)
   t.equal(imdsStaleAfterMs({ pollInterval: 2000, metadataTimeout: 10_000, metadataTries: 1 }), 12_000)
+})
+
+t.test('scheduled events are acted on for every code by default, as the Node Termination Handler does, or for the codes listed', async t => {
+  const scheduled = (code: string): Notice => ({ kind: 'scheduled-maintenance', eventId: 'instance-event-1', deadline: 1, state: 'active', detail: '', code })
+  const rows: Array<[Record<string, string>, string, boolean]> = [
+    [{}, 'system-maintenance', true],
+    [{}, 'instance-stop', true],
+    [{ SCHEDULED_EVENT_CODES: 'instance-stop,system-reboot' }, 'system-maintenance', false],
+    [{ SCHEDULED_EVENT_CODES: 'instance-stop,system-reboot' }, 'system-reboot', true]
+  ]
+  for (const [env, code, acts] of rows) t.equal(actsOn(scheduled(code), agentConfig(env)), acts, `${code} under ${JSON.stringify(env)}`)
+  t.equal(actsOn(spot, agentConfig({ SCHEDULED_EVENT_CODES: 'instance-stop' })), true, 'other kinds are not filtered')
+})
+
+t.test('NODE_TERMINATION_GRACE_PERIOD=0 means no time limit for a drain without a deadline', async t => {
+  t.equal(drainOptionsFor(rebalance, agentConfig({ NODE_TERMINATION_GRACE_PERIOD: '0' })).noDeadlineBudgetMs, Infinity)
+  t.equal(drainOptionsFor(rebalance, agentConfig({ NODE_TERMINATION_GRACE_PERIOD: '30' })).noDeadlineBudgetMs, 30_000)
 })

@@ -10,7 +10,7 @@ t.test('a spot notice ends with the node tainted, labelled, cordoned, drained, a
   await w.kube.create(deployment('web', 3))
   await w.kube.waitFor(s => readyPods(w.podsOn(NODE)).length === 3 || undefined, 5000, 'web pods running on the spot node')
   await w.kube.addNode({ name: 'on-demand-1', lifecycle: 'on-demand' })
-  const agent = await w.start()
+  const agent = await w.start({ KUBERNETES_EVENTS_EXTRA_ANNOTATIONS: 'team=platform,example.com/cost-center=42' })
   t.ok(agent.opsUrls.probes !== undefined && agent.opsUrls.metrics !== undefined)
 
   const finished = new Promise<OutcomeReport>(resolve => agent.activity.once('outcome', resolve))
@@ -37,12 +37,20 @@ t.test('a spot notice ends with the node tainted, labelled, cordoned, drained, a
   const evictions = w.kube.requests.filter(r => r.path.endsWith('/eviction'))
   t.equal(evictions.length, 3)
   const events = w.kube.list('Event', { namespace: 'default' }).filter(e => e.involvedObject?.name === NODE)
-  t.same(events.map(e => e.reason).sort(), ['DrainComplete', 'SpotInterruption'])
+  t.same(events.map(e => e.reason).sort(), ['CordonAndDrain', 'SpotInterruption'])
   t.match(events.find(e => e.reason === 'SpotInterruption')?.message, new RegExp(`instance ${w.imds.instance.instanceId}.*deadline 20`))
+  for (const e of events) {
+    t.match(e.metadata.annotations, { 'instance-id': w.imds.instance.instanceId, 'instance-type': w.imds.instance.instanceType, 'availability-zone': w.imds.instance.availabilityZone, region: w.imds.instance.region, 'account-id': w.imds.instance.accountId, team: 'platform', 'example.com/cost-center': '42' }, `${e.reason}: the instance's annotations under NTH's keys, and the extra ones`)
+  }
+  await w.kube.waitFor(() => w.kube.list('Event', { namespace: 'default' }).filter(e => e.reason === 'PodEviction').length === 3 || undefined, 5000, 'pod eviction events')
+  t.match(await (await fetch(`${agent.opsUrls.metrics}/metrics`)).text(), /\nactions_total\{node_action="cordon-and-drain",node_status="success"\} 1\n/, 'NTH\'s actions_total, as its dashboards read it')
+  const podEvents = w.kube.list('Event', { namespace: 'default' }).filter(e => e.reason === 'PodEviction')
+  t.same(podEvents.map(e => e.involvedObject?.kind), ['Pod', 'Pod', 'Pod'], 'one PodEviction Event per evicted pod, on the pod')
+  t.equal(podEvents[0]!.message, `Pod evicted due to node drain (node ${NODE})`)
 
   const body = JSON.parse(w.receiver.received[0]!.body) as { text: string }
-  t.match(body.text, `spot-itn on node ${NODE} (instance ${w.imds.instance.instanceId}`)
-  t.match(body.text, /Pods: default\/web-[^,]+, default\/web-[^,]+, default\/web-[^,]+\. Result: drain complete/)
+  t.match(body.text, `SPOT_ITN on node ${NODE} (instance ${w.imds.instance.instanceId}`)
+  t.match(body.text, /Pods: web-[^,]+, web-[^,]+, web-[^,]+\. Result: drain complete/)
 
   // Further polls of the same notice repeat nothing.
   const requestsBefore = w.kube.requests.length
@@ -111,7 +119,7 @@ t.test('a budget that still blocks near the deadline: the pod is deleted with th
   t.ok(w.kube.requests.filter(r => r.path.endsWith('/eviction')).every(r => r.status === 429), 'every eviction was refused')
   const result = JSON.parse(w.receiver.received[0]!.body).text as string
   t.match(result, /1 deleted at the deadline \(default\/db-[^ ]+ blocked by PDB db-pdb\)/)
-  const summary = w.kube.list('Event', { namespace: 'default' }).find(e => e.reason === 'DrainComplete')
+  const summary = w.kube.list('Event', { namespace: 'default' }).find(e => e.reason === 'CordonAndDrain')
   t.match(summary?.message, 'blocked by PDB db-pdb')
 })
 
@@ -163,4 +171,25 @@ t.test('without read access to budgets the drain still goes through them, retryi
   t.same(w.podsOn(NODE), [])
   t.ok(w.kube.requests.some(r => r.path.endsWith('/eviction') && r.status === 429), 'refusals, retried')
   t.ok(w.logs.lines().some(l => /PodDisruptionBudgets cannot be watched/.test(String(l.msg))), 'and said why')
+})
+
+t.test('with NTH_COMPATIBLE_NAMES and ENABLE_OUT_OF_SERVICE_TAINT the node carries NTH\'s taint and label, then out of service after a complete drain only', async t => {
+  for (const blocked of [false, true]) {
+    const w = await startWorld()
+    t.teardown(() => w.close())
+    await w.kube.create(deployment('web', 2, { emptyDir: blocked }))
+    await w.kube.waitFor(() => readyPods(w.podsOn(NODE)).length === 2 || undefined, 5000, 'web pods running')
+    await w.kube.addNode({ name: 'on-demand-1', lifecycle: 'on-demand' })
+    const agent = await w.start({ NTH_COMPATIBLE_NAMES: 'true', ENABLE_OUT_OF_SERVICE_TAINT: 'true', DELETE_LOCAL_DATA: 'false' })
+    const finished = w.first(agent, 'outcome')
+    w.imds.postSpotInterruption()
+    await finished
+    const node = w.node()
+    const keys = (node.spec?.taints ?? []).map((x: { key: string }) => x.key)
+    t.ok(keys.includes('aws-node-termination-handler/spot-itn'), `NTH's taint key (${blocked ? 'blocked' : 'complete'} drain)`)
+    t.notOk(keys.includes('spot-handler.io/spot-itn'))
+    t.equal(node.metadata.labels?.[LB_EXCLUSION_LABEL], 'aws-node-termination-handler')
+    if (blocked) t.notOk(keys.includes('node.kubernetes.io/out-of-service'), 'not out of service after an incomplete drain')
+    else t.same((node.spec?.taints ?? []).find((x: { key: string }) => x.key === 'node.kubernetes.io/out-of-service'), { key: 'node.kubernetes.io/out-of-service', value: 'nodeshutdown', effect: 'NoExecute' }, 'out of service after the complete drain')
+  }
 })

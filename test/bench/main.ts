@@ -48,7 +48,7 @@ function formatFigureRatio (r: FigureRatio): string {
   return `${r.case.padEnd(44)} ${r.figure}: ${r.ratio.toFixed(2)}x`
 }
 
-const settings = readOptionsOrExit('npm run bench', 'Benchmarks: each target against a baseline measured in the same run, reported as ratios.', SETTINGS)
+const settings = readOptionsOrExit('npm run bench', 'Benchmarks: each target against a baseline measured in the same run, reported as ratios.', SETTINGS).values
 // The benches measure the programs the image ships: build them first (about a second).
 await buildPrograms()
 console.log(`bench: ${settings.concurrency} concurrent keep-alive clients, ${settings.warmupMs} ms warm-up + ${settings.durationMs} ms per target, Node ${process.version}\n`)

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Writable } from 'node:stream'
-import { createLogger } from '#common/logger.ts'
+import { createLogger, textLine } from '#common/logger.ts'
 
 t.test('log lines are JSON with the program, a level name and an ISO time', async t => {
   const lines: string[] = []
@@ -13,4 +13,15 @@ t.test('log lines are JSON with the program, a level name and an ISO time', asyn
   const line = JSON.parse(lines[0]!)
   t.match(line, { program: 'spot-webhook', level: 'info', uid: 'u-1', mutated: true, msg: 'review' })
   t.match(line.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
+})
+
+t.test('text lines: time, a three-letter level, the message, then key=value (the Node Termination Handler\'s console format)', async t => {
+  const lines: string[] = []
+  const sink = new Writable({ write (chunk, _enc, done) { lines.push(String(chunk)); done() } })
+  const log = createLogger('spot-agent', 'info', sink, 'text')
+  log.child({ eventId: 'itn-1' }).warn({ pods: 3, node: 'ip-10-0-0-1', detail: 'two words', cause: { message: 'x' } }, 'drain incomplete')
+  await new Promise(resolve => setImmediate(resolve))
+  t.equal(lines.length, 1)
+  t.match(lines[0], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z WRN drain incomplete eventId=itn-1 pods=3 node=ip-10-0-0-1 detail="two words" cause=\{"message":"x"\}\n$/)
+  t.equal(textLine('{"level":"info","time":"t","program":"p","msg":"m"}'), 't INF m\n', 'the program name is left out')
 })

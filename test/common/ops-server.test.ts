@@ -12,7 +12,8 @@ t.test('probes report readiness and metrics are scraped over plain HTTP', async 
 
   const health = await fetch(`${base}/healthz`)
   t.equal(health.status, 200)
-  t.equal(await health.text(), 'ok\n')
+  t.equal(health.headers.get('content-type'), 'application/json')
+  t.equal(await health.text(), '{"health":"OK"}', 'the Node Termination Handler\'s liveness answer')
 
   const before = await fetch(`${base}/readyz`)
   t.equal(before.status, 503)
@@ -32,7 +33,7 @@ t.test('other paths get 404, other methods 405, HEAD the headers only, and a fai
   t.teardown(() => app.close())
   const missing = await fetch(`${base}/nope`)
   t.equal(missing.status, 404)
-  t.equal(await missing.text(), 'not found: /nope; try /healthz, /readyz or /metrics\n')
+  t.equal(await missing.text(), 'not found: /nope; try /healthz, /readyz, /metrics\n')
   const post = await fetch(`${base}/metrics`, { method: 'POST' })
   t.equal(post.status, 405)
   t.equal(post.headers.get('allow'), 'GET, HEAD')
@@ -44,4 +45,17 @@ t.test('other paths get 404, other methods 405, HEAD the headers only, and a fai
   const failing = await fetch(`${base}/metrics`)
   t.equal(failing.status, 500)
   t.match(await failing.text(), /^internal error: /)
+})
+
+t.test('liveness also answers at the configured path, and says why when unhealthy', async t => {
+  let unhealthy: string | undefined
+  const app = buildOpsServer({ registry: createRegistry(false), unhealthyReason: () => unhealthy, healthPath: '/live' })
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
+  t.teardown(() => app.close())
+  for (const path of ['/live', '/healthz']) t.same(await (await fetch(`${base}${path}`)).json(), { health: 'OK' }, path)
+  unhealthy = 'stopping'
+  const sick = await fetch(`${base}/live`)
+  t.equal(sick.status, 503)
+  t.same(await sick.json(), { health: 'not ok: stopping' })
+  t.equal(await (await fetch(`${base}/nope`)).text(), 'not found: /nope; try /healthz, /live, /readyz, /metrics\n')
 })

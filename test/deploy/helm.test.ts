@@ -119,9 +119,9 @@ t.test('optional monitors select the webhook Service and the agent pods by their
 t.test('the agent can be left out and its probes follow a shared metrics port', async t => {
   const without = await helmTemplate(['--set', 'agent.enabled=false'])
   t.notOk(without.some(o => o.kind === 'DaemonSet' || o.metadata.name === 'spot-agent'))
-  const shared = await helmTemplate(['--set', 'agent.config.probesServerPort=9092'])
+  const shared = await helmTemplate(['--set', 'agent.config.probesServerPort=9470'])
   const ds = only(shared, 'DaemonSet')
-  t.same(ds.spec.template.spec.containers[0].ports.map((p: any) => p.containerPort), [9092], 'one port when probes and metrics share it')
+  t.same(ds.spec.template.spec.containers[0].ports.map((p: any) => p.containerPort), [9470], 'one port when probes and metrics share it')
   checkAgent(t, shared, DEFAULT_EXPECTATION)
 })
 

@@ -11,7 +11,7 @@ import { createNarrator, SILENT_NARRATOR } from './output.ts'
 import { REHEARSAL_OPTIONS, REHEARSAL_PROGRAM, REHEARSAL_SUMMARY } from './options.ts'
 import { formatReport } from './report.ts'
 
-const options = readOptionsOrExit(REHEARSAL_PROGRAM, REHEARSAL_SUMMARY, REHEARSAL_OPTIONS)
+const options = readOptionsOrExit(REHEARSAL_PROGRAM, REHEARSAL_SUMMARY, REHEARSAL_OPTIONS).values
 // Loaded after the options so --help and flag errors answer at once.
 const { runRehearsal } = await import('./rehearsal.ts')
 const narrator = options.json

@@ -241,7 +241,7 @@ async function story (options: RehearsalOptions, narrator: Narrator, hooks: Rehe
   const seen = (reason: string): Array<{ at: number, message: string }> => observer.events
     .filter(e => e.at >= noticeAt && e.event.involvedObject?.name === target && e.event.reason === reason)
     .map(e => ({ at: e.at, message: e.event.message ?? '' }))
-  const drainResults = (): Array<{ at: number, message: string }> => [...seen('DrainComplete'), ...seen('DrainIncomplete')].sort((a, b) => a.at - b.at)
+  const drainResults = (): Array<{ at: number, message: string }> => [...seen('CordonAndDrain'), ...seen('CordonAndDrainError')].sort((a, b) => a.at - b.at)
   narrator.startProgress(() => ({
     node: target,
     total: leaving.length,

@@ -48,7 +48,7 @@ export interface RehearsalFacts {
   taint?: string
   lbExcluded: boolean
   cordoned: boolean
-  /** The agent's closing Event message (DrainComplete/DrainIncomplete). */
+  /** The agent's closing Event message (CordonAndDrain/CordonAndDrainError). */
   agentResult?: string
   /** Non-DaemonSet pods still on the node at the end. */
   leftOnNode: string[]

@@ -1,6 +1,8 @@
 /**
- * pino JSON logging shared by the programs: one line per event on stdout,
- * `program` on every line, ISO timestamps, level names instead of numbers.
+ * pino logging shared by the programs: one line per event on stdout,
+ * `program` on every line, ISO timestamps, level names instead of numbers;
+ * JSON by default, or text lines in the console format the AWS Node
+ * Termination Handler writes by default (`<time> INF <message> key=value`).
  */
 import { pino, type Logger, type DestinationStream } from 'pino'
 
@@ -20,15 +22,44 @@ function stdoutDestination (): DestinationStream {
   return pino.destination({ dest: 1, minLength: 4096, periodicFlush: 200 })
 }
 
+/** How log lines are written. */
+export type LogFormat = 'json' | 'text'
+
+const LEVEL_ABBREVIATIONS: Record<string, string> = { trace: 'TRC', debug: 'DBG', info: 'INF', warn: 'WRN', error: 'ERR', fatal: 'FTL' }
+
+/** A field value in a text line: plain when it is a word, else JSON (quoted strings, objects). */
+function textValue (value: unknown): string {
+  if (typeof value === 'string' && /^[^\s"=]+$/.test(value)) return value
+  return JSON.stringify(value) ?? String(value)
+}
+
+/** One pino JSON line as a text line: `<time> <LVL> <message> key=value ...` (the program name left out). */
+export function textLine (json: string): string {
+  const { time, level, msg, program: _program, ...fields } = JSON.parse(json) as Record<string, unknown>
+  const parts = [String(time), LEVEL_ABBREVIATIONS[String(level)] ?? String(level).toUpperCase(), String(msg ?? '')]
+  for (const [key, value] of Object.entries(fields)) parts.push(`${key}=${textValue(value)}`)
+  return parts.join(' ') + '\n'
+}
+
+/** `inner` receiving text lines instead of pino's JSON ones; flushing goes through. */
+function textDestination (inner: DestinationStream & { flush?: (cb?: (err?: Error) => void) => void, flushSync?: () => void }): DestinationStream {
+  return {
+    write: (line: string) => inner.write(textLine(line)),
+    ...(inner.flush === undefined ? {} : { flush: (cb?: (err?: Error) => void) => inner.flush!(cb) }),
+    ...(inner.flushSync === undefined ? {} : { flushSync: () => inner.flushSync!() })
+  }
+}
+
 /** Creates the program's root logger; tests pass a destination to capture lines. */
-export function createLogger (program: string, level: typeof LOG_LEVELS[number], destination?: DestinationStream): Logger {
+export function createLogger (program: string, level: typeof LOG_LEVELS[number], destination?: DestinationStream, format: LogFormat = 'json'): Logger {
   const options = {
     level,
     base: { program },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label: string) => ({ level: label }) }
   }
-  return pino(options, destination ?? stdoutDestination())
+  const out = destination ?? stdoutDestination()
+  return pino(options, format === 'json' ? out : textDestination(out))
 }
 
 export type { Logger }

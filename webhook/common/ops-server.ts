@@ -1,6 +1,8 @@
 /**
  * The plain-HTTP operations endpoint every long-running program exposes:
- * `/healthz` (alive), `/readyz` (ready to serve) and `/metrics` (Prometheus).
+ * `/healthz` (alive: `{"health":"OK"}`, the Node Termination Handler's
+ * answer, also at a path of the program's choosing), `/readyz` (ready to
+ * serve) and `/metrics` (Prometheus).
  * Kept apart from the program's main port so probes and scrapes need no TLS.
  * Three fixed routes need no framework: node:http alone keeps the agent,
  * which runs on every node, about 20 MiB smaller than a fastify instance
@@ -17,6 +19,8 @@ export interface OpsServerOptions {
   notReadyReason?: () => string | undefined
   /** Returns undefined when healthy, else the reason it is not. */
   unhealthyReason?: () => string | undefined
+  /** Another path answering like /healthz (the agent's PROBES_SERVER_ENDPOINT). */
+  healthPath?: string
 }
 
 /** A built ops server: `listen` starts it, `close` stops it. */
@@ -34,15 +38,13 @@ function send (res: ServerResponse, status: number, contentType: string, body: s
 
 /** Builds (does not start) the ops server. */
 export function buildOpsServer (opts: OpsServerOptions): OpsServer {
-  const probe = (reason: (() => string | undefined) | undefined): [number, string] => {
-    const why = reason?.()
-    return why === undefined ? [200, 'ok\n'] : [503, `not ok: ${why}\n`]
-  }
+  const healthPaths = new Set(['/healthz', opts.healthPath ?? '/healthz'])
+  const known = [...healthPaths, '/readyz', '/metrics']
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const path = (req.url ?? '/').split('?')[0]
+    const path = (req.url ?? '/').split('?')[0]!
     const head = req.method === 'HEAD'
-    if (path !== '/healthz' && path !== '/readyz' && path !== '/metrics') {
-      send(res, 404, 'text/plain; charset=utf-8', `not found: ${path}; try /healthz, /readyz or /metrics\n`, head)
+    if (!known.includes(path)) {
+      send(res, 404, 'text/plain; charset=utf-8', `not found: ${path}; try ${known.join(', ')}\n`, head)
       return
     }
     if (req.method !== 'GET' && !head) {
@@ -54,8 +56,13 @@ export function buildOpsServer (opts: OpsServerOptions): OpsServer {
       send(res, 200, opts.registry.contentType, await opts.registry.metrics(), head)
       return
     }
-    const [status, body] = probe(path === '/healthz' ? opts.unhealthyReason : opts.notReadyReason)
-    send(res, status, 'text/plain; charset=utf-8', body, head)
+    if (path === '/readyz') {
+      const why = opts.notReadyReason?.()
+      send(res, why === undefined ? 200 : 503, 'text/plain; charset=utf-8', why === undefined ? 'ok\n' : `not ok: ${why}\n`, head)
+      return
+    }
+    const why = opts.unhealthyReason?.()
+    send(res, why === undefined ? 200 : 503, 'application/json', JSON.stringify({ health: why === undefined ? 'OK' : `not ok: ${why}` }), head)
   }
   const server = createServer((req, res) => {
     handle(req, res).catch((err: Error) => {

@@ -2,10 +2,12 @@
  * Command-line flags and environment variables for the three programs.
  *
  * Every option has a flag, an environment variable and a default. A flag wins
- * over the variable, the variable over the default. Parsing is strict: an
- * unknown flag or a value that does not parse is a ConfigError naming both the
- * flag and the variable, so a bad deployment stops at startup with a clear
- * message instead of misbehaving later.
+ * over the variable, the variable over its aliases (other names of the same
+ * setting, such as the Node Termination Handler's), and those over the
+ * default; a variable set to the empty string counts as unset. Parsing is
+ * strict: an unknown flag or a value that does not parse is a ConfigError
+ * naming both the flag and the variable, so a bad deployment stops at startup
+ * with a clear message instead of misbehaving later.
  */
 import { isIP } from 'node:net'
 
@@ -26,6 +28,8 @@ export interface Option<T> {
   readonly shownDefault?: string
   /** Hide the value in logs (URLs with tokens, headers). */
   readonly secret?: boolean
+  /** Other variables read when `env` is unset, in order; a deprecated one is named in the warnings when used. */
+  readonly aliases?: ReadonlyArray<{ env: string, deprecated?: boolean }>
   readonly parse: Parser<T>
 }
 
@@ -91,10 +95,10 @@ export const ipAddress: Parser<string> = raw => {
 /** A TCP port (0 asks the OS for a free one). */
 export const port: Parser<number> = integer(0, 65535)
 
-const TRUE = new Set(['true', '1', 'yes', 'on'])
-const FALSE = new Set(['false', '0', 'no', 'off'])
+const TRUE = new Set(['true', 't', '1', 'yes', 'on'])
+const FALSE = new Set(['false', 'f', '0', 'no', 'off'])
 
-/** true/false (also 1/0, yes/no, on/off; case-insensitive). */
+/** true/false, in any case, also every spelling of Go's strconv.ParseBool (t/f, 1/0) and yes/no, on/off. */
 export const boolean: Parser<boolean> = raw => {
   const v = raw.trim().toLowerCase()
   if (TRUE.has(v)) return true
@@ -102,12 +106,13 @@ export const boolean: Parser<boolean> = raw => {
   throw new Error('expected true or false')
 }
 
-/** One of a fixed set of words. */
+/** One of a fixed set of words, in any case (`INFO` is `info`, `noschedule` is `NoSchedule`); the word as listed. */
 export function oneOf<const W extends string> (words: readonly W[]): Parser<W> {
   return raw => {
-    const v = raw.trim() as W
-    if (!words.includes(v)) throw new Error(`expected one of ${words.join(', ')}`)
-    return v
+    const v = raw.trim().toLowerCase()
+    const word = words.find(w => w.toLowerCase() === v)
+    if (word === undefined) throw new Error(`expected one of ${words.join(', ')}`)
+    return word
   }
 }
 
@@ -150,8 +155,33 @@ export function optional<T> (parse: Parser<T>): Parser<T | undefined> {
   return raw => raw.trim() === '' ? undefined : parse(raw)
 }
 
+/** Options read, and what the reading noticed (a deprecated alias used, or given beside its replacement). */
+export interface ParsedOptions<S extends OptionSpecs> {
+  values: OptionValues<S>
+  warnings: string[]
+}
+
 /** The result of reading options: either values, or a request for help. */
-export type ParseResult<S extends OptionSpecs> = { help: true } | { help: false, values: OptionValues<S> }
+export type ParseResult<S extends OptionSpecs> = { help: true } | ({ help: false } & ParsedOptions<S>)
+
+/** The raw text of `spec` from the environment (empty counts as unset) and the variable it came from. */
+function fromEnvironment (spec: Option<unknown>, env: NodeJS.ProcessEnv, warnings: string[]): { raw: string, env: string } | undefined {
+  const set = (name: string): string | undefined => env[name] === '' ? undefined : env[name]
+  const own = set(spec.env)
+  for (const alias of spec.aliases ?? []) {
+    const value = set(alias.env)
+    if (value === undefined || alias.deprecated !== true) continue
+    warnings.push(own === undefined
+      ? `${alias.env} is deprecated; use ${spec.env} instead`
+      : `${alias.env} and its replacement ${spec.env} are both set; using ${spec.env}`)
+  }
+  if (own !== undefined) return { raw: own, env: spec.env }
+  for (const alias of spec.aliases ?? []) {
+    const value = set(alias.env)
+    if (value !== undefined) return { raw: value, env: alias.env }
+  }
+  return undefined
+}
 
 /**
  * Reads `specs` from `argv` (flags, without the program name) and `env`.
@@ -178,17 +208,19 @@ export function parseOptions<S extends OptionSpecs> (specs: S, argv: readonly st
     fromFlags.set(key, value)
   }
   const values: Record<string, unknown> = {}
+  const warnings: string[] = []
   for (const [key, spec] of Object.entries(specs)) {
-    const raw = fromFlags.get(key) ?? env[spec.env]
-    if (raw === undefined) { values[key] = spec.default; continue }
+    const flagged = fromFlags.get(key)
+    const source = flagged === undefined ? fromEnvironment(spec, env, warnings) : { raw: flagged, env: spec.env }
+    if (source === undefined) { values[key] = spec.default; continue }
     try {
-      values[key] = spec.parse(raw)
+      values[key] = spec.parse(source.raw)
     } catch (err) {
-      const shown = spec.secret === true ? '<redacted>' : JSON.stringify(raw)
-      throw new ConfigError(`invalid value ${shown} for --${spec.flag} (${spec.env}): ${(err as Error).message}`)
+      const shown = spec.secret === true ? '<redacted>' : JSON.stringify(source.raw)
+      throw new ConfigError(`invalid value ${shown} for ${optionName({ flag: spec.flag, env: source.env })}: ${(err as Error).message}`)
     }
   }
-  return { help: false, values: values as OptionValues<S> }
+  return { help: false, values: values as OptionValues<S>, warnings }
 }
 
 function isUnset (value: unknown): boolean {
@@ -207,7 +239,8 @@ export function formatHelp (program: string, summary: string, specs: OptionSpecs
   const lines = [`Usage: ${program} [flags]`, '', summary, '', 'Flags (each also read from the environment variable shown; a flag wins):']
   for (const spec of Object.values(specs)) {
     const shown = spec.shownDefault ?? (spec.secret === true && !isUnset(spec.default) ? '<redacted>' : show(spec.default))
-    lines.push(`  --${spec.flag}  (env ${spec.env}, default ${shown === '' ? '""' : shown})`, `      ${spec.help}`)
+    const aliases = (spec.aliases ?? []).map(a => a.deprecated === true ? `${a.env} (deprecated)` : a.env)
+    lines.push(`  --${spec.flag}  (env ${[spec.env, ...aliases].join(' or ')}, default ${shown === '' ? '""' : shown})`, `      ${spec.help}`)
   }
   lines.push('  --help, -h', '      Print this help and exit.')
   return lines.join('\n') + '\n'
@@ -225,16 +258,16 @@ export function loggable<S extends OptionSpecs> (specs: S, values: OptionValues<
 
 /**
  * Entry-point helper: parses options, prints help (exit 0) or the error (exit 2).
- * Returns the values when the program should run.
+ * Returns the values and warnings when the program should run.
  */
-export function readOptionsOrExit<S extends OptionSpecs> (program: string, summary: string, specs: S, argv = process.argv.slice(2), env = process.env): OptionValues<S> {
+export function readOptionsOrExit<S extends OptionSpecs> (program: string, summary: string, specs: S, argv = process.argv.slice(2), env = process.env): ParsedOptions<S> {
   try {
     const result = parseOptions(specs, argv, env)
     if (result.help) {
       process.stdout.write(formatHelp(program, summary, specs))
       process.exit(0)
     }
-    return result.values
+    return { values: result.values, warnings: result.warnings }
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
     process.stderr.write(`${program}: ${err.message}\n`)

@@ -32,7 +32,7 @@ const OPTIONS = {
   logLevel: option({ flag: 'log-level', env: 'LOG_LEVEL', default: 'info' as const, parse: oneOf(LOG_LEVELS), help: 'Log level; debug logs every IMDS request.' })
 }
 
-const config = readOptionsOrExit(PROGRAM, SUMMARY, OPTIONS)
+const config = readOptionsOrExit(PROGRAM, SUMMARY, OPTIONS).values
 const log = createLogger(PROGRAM, config.logLevel, pino.destination(2))
 try {
   const sim = await startImdsSim({ host: config.host, port: config.port, imdsv2Only: config.imdsv2Only, logger: log })

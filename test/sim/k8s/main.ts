@@ -28,7 +28,7 @@ const OPTIONS = {
   logLevel: option({ flag: 'log-level', env: 'LOG_LEVEL', default: 'info' as const, parse: oneOf(LOG_LEVELS), help: 'Log level; debug logs admission webhook calls.' })
 }
 
-const config = readOptionsOrExit(PROGRAM, SUMMARY, OPTIONS)
+const config = readOptionsOrExit(PROGRAM, SUMMARY, OPTIONS).values
 const log = createLogger(PROGRAM, config.logLevel, pino.destination(2))
 try {
   const sim = await startKubeSim({
