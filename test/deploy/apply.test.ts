@@ -93,12 +93,12 @@ async function checkInstalled (t: Test, objects: KubeObject[], sim: KubeSim, app
 
   const agentName = only(objects, 'DaemonSet').metadata.name
   const agent = sim.get('DaemonSet', namespace, agentName)!
-  t.notOk((agent.spec as any).template.spec.nodeSelector, 'the agent, created before the webhook could answer, was admitted unpinned (failurePolicy Ignore)')
+  t.same((agent.spec as any).template.spec.nodeSelector, { 'kubernetes.io/os': 'linux' }, 'the agent, created before the webhook could answer, was admitted unpinned (failurePolicy Ignore)')
   // What `kubectl rollout restart` does: an UPDATE of the pod template, which the webhook now sees.
   const restarted = structuredClone(agent) as any
   restarted.spec.template.metadata.annotations = { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() }
   const updated = await apply.replace(restarted)
-  t.same((updated as any).spec.template.spec.nodeSelector, { lifecycle: 'Ec2Spot' }, 'after a restart the agent is pinned to Spot nodes too')
+  t.same((updated as any).spec.template.spec.nodeSelector, { 'kubernetes.io/os': 'linux', lifecycle: 'Ec2Spot' }, 'after a restart the agent is pinned to Spot nodes too')
   const generation = String((updated as any).metadata.generation)
   const current = await sim.waitFor(s => {
     const pods = s.list('Pod', { namespace, labelSelector: `app.kubernetes.io/component=agent,pod-template-generation=${generation}` })

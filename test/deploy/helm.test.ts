@@ -48,14 +48,15 @@ t.test('helm template with default values renders a complete, least-privilege in
   t.equal(only(objects, 'CronJob').spec.schedule, defaults.certs.renewSchedule, 'a renewal CronJob')
 })
 
-t.test('--set nodeSelector.lifecycle=Ec2Spot reads as in the Node Termination Handler guide and reaches --node-selector', async t => {
+t.test('spotNodeSelector reaches --node-selector; nodeSelector has the Node Termination Handler\'s meaning and pins the agent itself', async t => {
   const seed = await helmTemplate(['--set', 'nodeSelector.lifecycle=Ec2Spot'])
-  t.ok(only(seed, 'Deployment').spec.template.spec.containers[0].args.includes('--node-selector=lifecycle=Ec2Spot'))
-  const other = await helmTemplate(['--set', 'nodeSelector.lifecycle=Spot', '--set-string', 'nodeSelector.eks\\.amazonaws\\.com/capacityType=SPOT'])
+  t.same(only(seed, 'DaemonSet').spec.template.spec.nodeSelector, { 'kubernetes.io/os': 'linux', lifecycle: 'Ec2Spot' }, 'as in the NTH guide: the agent DaemonSet gets the selector')
+  t.ok(only(seed, 'Deployment').spec.template.spec.containers[0].args.includes('--node-selector=lifecycle=Ec2Spot'), 'and the webhook keeps its default')
+  const other = await helmTemplate(['--set', 'spotNodeSelector.lifecycle=Spot', '--set-string', 'spotNodeSelector.eks\\.amazonaws\\.com/capacityType=SPOT'])
   checkInstall(t, other, { ...DEFAULT_EXPECTATION, nodeSelector: { lifecycle: 'Spot', 'eks.amazonaws.com/capacityType': 'SPOT' } })
-  const none = await run(helm, ['template', 'x', CHART_DIR, '--set', 'nodeSelector=null'])
+  const none = await run(helm, ['template', 'x', CHART_DIR, '--set', 'spotNodeSelector=null'])
   t.not(none.code, 0, 'an empty selector is refused')
-  t.match(none.stderr, /nodeSelector must have at least one label/)
+  t.match(none.stderr, /spotNodeSelector must have at least one label/)
 })
 
 t.test('non-default values reach every object', async t => {

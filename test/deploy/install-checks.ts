@@ -237,7 +237,9 @@ export function checkAgent (t: Test, objects: readonly KubeObject[], e: InstallE
   const ds = only(objects, 'DaemonSet', e.agentName)
   const pod = ds.spec.template.spec
   const container = pod.containers[0]
-  t.notOk(pod.nodeSelector, 'no nodeSelector: the webhook injects it')
+  t.same(pod.nodeSelector, { 'kubernetes.io/os': 'linux' }, 'Linux nodes only; the Spot selector is left to the webhook')
+  t.same(pod.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms,
+    [{ matchExpressions: [{ key: 'eks.amazonaws.com/compute-type', operator: 'NotIn', values: ['fargate'] }] }], 'never on Fargate')
   t.ok(handlerDecision(ds, DEFAULT_HANDLER_POLICY).handler, 'the webhook recognises the agent as a handler')
   t.same(pod.tolerations, [{ operator: 'Exists' }], 'tolerates every taint')
   t.equal(pod.priorityClassName, 'system-node-critical')

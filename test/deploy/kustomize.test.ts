@@ -11,7 +11,7 @@ t.test('kubectl kustomize deploy/ renders a complete, least-privilege install', 
 
 t.test('the base sets only the agent settings a deployment needs, on ports clear of the host', async t => {
   const env = checkAgent(t, base, DEFAULT_EXPECTATION)
-  t.same(Object.keys(env).sort(), ['ENABLE_PROBES_SERVER', 'ENABLE_PROMETHEUS_SERVER', 'JSON_LOGGING', 'LOG_LEVEL', 'NODE_NAME', 'POD_NAME', 'POD_NAMESPACE', 'PROBES_SERVER_PORT', 'PROMETHEUS_SERVER_PORT', 'UPTIME_FROM_FILE'])
+  t.same(Object.keys(env).sort(), ['ENABLE_ASG_LIFECYCLE_DRAINING', 'ENABLE_PROBES_SERVER', 'ENABLE_PROMETHEUS_SERVER', 'JSON_LOGGING', 'LOG_LEVEL', 'NODE_NAME', 'POD_NAME', 'POD_NAMESPACE', 'PROBES_SERVER_PORT', 'PROMETHEUS_SERVER_PORT', 'UPTIME_FROM_FILE'])
   t.not(env.PROBES_SERVER_PORT, '8080', 'not the agent default 8080, which hostNetwork makes clash with other node daemons')
 })
 
