@@ -65,6 +65,17 @@ export interface KubeEventInput {
   annotations?: Record<string, string>
 }
 
+/**
+ * Where RBAC lets the agent list but not watch (the Node Termination
+ * Handler's ClusterRole grants get/list on nodes and pods, no watch), the
+ * Node is listed this often instead: the interval the agent polled at before
+ * it watched.
+ */
+const NODE_POLL_WHEN_FORBIDDEN_MS = 10_000
+
+/** The same for the node's pods while a drain waits for them to go. */
+const DRAIN_POLL_WHEN_FORBIDDEN_MS = 1000
+
 /** How the client is built. */
 export interface NodeClientOptions {
   kubeConfig: KubeConfig
@@ -139,7 +150,8 @@ export class NodeClient implements DrainClient {
       return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' }
     }, {
       onSync: items => { if (items[0] !== undefined) seen(items[0]) },
-      onChange: (change, node) => { if (change !== 'DELETED') seen(node) }
+      onChange: (change, node) => { if (change !== 'DELETED') seen(node) },
+      pollWhenForbiddenMs: NODE_POLL_WHEN_FORBIDDEN_MS
     })
     this.watched = {
       node: () => latest,
@@ -152,7 +164,7 @@ export class NodeClient implements DrainClient {
     return this.watched
   }
 
-  private listWatch<T extends { metadata?: { resourceVersion?: string } }> (path: string, fieldSelector: string, list: () => Promise<ListResult<T>>, handlers: { onSync: (items: T[]) => void, onChange: (change: 'ADDED' | 'MODIFIED' | 'DELETED', object: T) => void, initial?: ListResult<T> }): ListWatch {
+  private listWatch<T extends { metadata?: { resourceVersion?: string } }> (path: string, fieldSelector: string, list: () => Promise<ListResult<T>>, handlers: { onSync: (items: T[]) => void, onChange: (change: 'ADDED' | 'MODIFIED' | 'DELETED', object: T) => void, initial?: ListResult<T>, pollWhenForbiddenMs: number }): ListWatch {
     return startListWatch({
       kubeConfig: this.options.kubeConfig,
       path,
@@ -234,6 +246,7 @@ export class NodeClient implements DrainClient {
     const wake = (): void => { for (const w of [...waiters]) w() }
     const watch = this.listWatch<T>(path, fieldSelector, list, {
       initial,
+      pollWhenForbiddenMs: DRAIN_POLL_WHEN_FORBIDDEN_MS,
       onSync: items => {
         objects.clear()
         for (const o of items) objects.set(keyOf(o), o)

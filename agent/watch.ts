@@ -5,7 +5,9 @@
  * resourceVersion with bookmarks, resume from the last resourceVersion seen
  * when the server ends a watch, list again on 410 Gone, and reconnect after
  * failures with capped exponential backoff and jitter. `downSince()` says how
- * long the watch has been unavailable, for readiness.
+ * long the watch has been unavailable, for readiness. Where RBAC allows the
+ * list but not the watch (403, e.g. the Node Termination Handler's
+ * ClusterRole), it says so once and lists at a fixed interval instead.
  */
 import { setTimeout as delay } from 'node:timers/promises'
 import { Watch, type KubeConfig } from '@kubernetes/client-node'
@@ -47,6 +49,8 @@ export interface ListWatchOptions<T extends WatchedObject> {
   backoffCapMs?: number
   /** The server ends each watch after a random time between this many seconds and twice as many (default 300, as client-go). */
   minWatchSeconds?: number
+  /** When the watch is forbidden (403): list this often instead (default 10 s). */
+  pollWhenForbiddenMs?: number
 }
 
 /** A running list-watch. */
@@ -69,7 +73,7 @@ export function reconnectDelayMs (failures: number, baseMs: number, capMs: numbe
   return Math.round(ceiling / 2 + random() * ceiling / 2)
 }
 
-type WatchEnd = { kind: 'closed' } | { kind: 'expired' } | { kind: 'failed', error: Error }
+type WatchEnd = { kind: 'closed' } | { kind: 'expired' } | { kind: 'forbidden' } | { kind: 'failed', error: Error }
 
 /** Starts listing and watching; never throws, reports trouble through the logger and `downSince`. */
 export function startListWatch<T extends WatchedObject> (options: ListWatchOptions<T>): ListWatch {
@@ -78,6 +82,7 @@ export function startListWatch<T extends WatchedObject> (options: ListWatchOptio
   const baseMs = options.backoffBaseMs ?? 500
   const capMs = options.backoffCapMs ?? 30_000
   const minWatchSeconds = options.minWatchSeconds ?? 300
+  const pollMs = options.pollWhenForbiddenMs ?? 10_000
   const log = options.logger
   const stopping = new AbortController()
   let request: AbortController | undefined
@@ -112,6 +117,7 @@ export function startListWatch<T extends WatchedObject> (options: ListWatchOptio
     const onDone = (err: (Error & { statusCode?: number }) | null): void => {
       ended = true
       if (expired || err?.statusCode === 410) resolve({ kind: 'expired' })
+      else if (err?.statusCode === 403) resolve({ kind: 'forbidden' })
       else if (err !== null && err !== undefined && !stopping.signal.aborted) resolve({ kind: 'failed', error: err })
       else resolve({ kind: 'closed' })
     }
@@ -128,15 +134,23 @@ export function startListWatch<T extends WatchedObject> (options: ListWatchOptio
 
   const loop = async (): Promise<void> => {
     let failures = 0
+    let polling = false
     if (options.initial !== undefined) options.onSync(options.initial.items)
     while (!stopping.signal.aborted) {
-      if (resourceVersion === '') {
+      if (resourceVersion === '' || polling) {
         try {
           const listed = await Promise.race([options.list(), stopped])
           if (listed === undefined) break
           resourceVersion = listed.resourceVersion
           options.onSync(listed.items)
+          if (polling) {
+            failures = 0
+            downSince = undefined
+            await pause(pollMs)
+            continue
+          }
         } catch (err) {
+          downSince ??= now()
           failures++
           const waitMs = reconnectDelayMs(failures, baseMs, capMs, random)
           log.warn({ err: { message: (err as Error).message }, path: options.path, retryInMs: waitMs }, 'listing failed; retrying')
@@ -149,6 +163,11 @@ export function startListWatch<T extends WatchedObject> (options: ListWatchOptio
       request = undefined
       downSince ??= now()
       if (stopping.signal.aborted) break
+      if (end.kind === 'forbidden') {
+        log.warn({ path: options.path, pollEveryMs: pollMs }, 'not allowed to watch (403); listing at an interval instead. Grant the watch verb (docs/migrating.md) and restart to watch again')
+        polling = true
+        continue
+      }
       if (end.kind === 'expired') {
         log.info({ path: options.path, resourceVersion }, 'watch resourceVersion expired (410 Gone); listing again')
         resourceVersion = ''

@@ -12,6 +12,7 @@ import { WEBHOOK_OPTIONS } from '../../webhook/options.ts'
 import { DEFAULT_HANDLER_POLICY, handlerDecision } from '../../webhook/policy.ts'
 import type { Test } from 'tap'
 import { only, podSpecs, type KubeObject } from './render.ts'
+import { resolveEnv } from './kubelet.ts'
 import { builtFile, NODE_FLAGS, type ProgramName } from '../../deploy/build.ts'
 
 /** The command the manifests run a program with: node, its V8 flags, its built file in the image. */
@@ -101,14 +102,12 @@ export function portNumber (container: any, port: number | string | undefined): 
 
 /** The container's environment with downward-API and Secret references replaced by plausible values. */
 export function containerEnv (container: any): Record<string, string> {
-  const stand: Record<string, string> = { 'spec.nodeName': 'node-a', 'metadata.name': 'spot-agent-x1', 'metadata.namespace': 'spot-handler' }
-  const env: Record<string, string> = {}
+  const secrets: Record<string, Record<string, string>> = {}
   for (const entry of container.env ?? []) {
-    if (entry.value !== undefined) env[entry.name] = entry.value
-    else if (entry.valueFrom?.fieldRef !== undefined) env[entry.name] = stand[entry.valueFrom.fieldRef.fieldPath] ?? 'x'
-    else if (entry.valueFrom?.secretKeyRef !== undefined) env[entry.name] = entry.name === 'WEBHOOK_HEADERS' ? '{"Authorization":"Bearer x"}' : 'https://hooks.example.com/x'
+    const ref = entry.valueFrom?.secretKeyRef
+    if (ref !== undefined) (secrets[ref.name] ??= {})[ref.key] = entry.name === 'WEBHOOK_HEADERS' ? '{"Authorization":"Bearer x"}' : 'https://hooks.example.com/x'
   }
-  return env
+  return resolveEnv(container, { fields: { 'spec.nodeName': 'node-a', 'metadata.name': 'spot-agent-x1', 'metadata.namespace': 'spot-handler' }, secrets })
 }
 
 /** Asserts the namespace labels: opt-in for injection, Pod Security at the agent's level. */
