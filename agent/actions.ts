@@ -22,7 +22,7 @@ import {
 } from './node-state.ts'
 import { earlierDeadline, type Notice, type NoticeKind } from './notices.ts'
 import { sendNotification, type NotificationTemplate } from './notify.ts'
-import { drainOptionsFor, drainsFor, isHandled } from './policy.ts'
+import { drainOptionsFor, drainsFor, isHandled, settleDelayMs, waveLimitMs, waveStillArriving } from './policy.ts'
 
 /** Everything the actions need; built once by the agent. */
 export interface ActionContext {
@@ -239,10 +239,44 @@ async function announce (run: Run): Promise<undefined> {
   return undefined
 }
 
+/** Nodes carrying the interrupted label, or undefined (logged) when they cannot be counted. */
+async function interruptedNodes (ctx: ActionContext, log: Logger): Promise<number | undefined> {
+  try {
+    return await ctx.client.countInterruptedNodes()
+  } catch (err) {
+    log.debug({ err: { message: (err as Error).message } }, 'cannot count the interrupted nodes; settling for the settle time only')
+    return undefined
+  }
+}
+
+/**
+ * Waits between the cordon and the first eviction (DRAIN_SETTLE_TIME), and
+ * again while the reclaim keeps reaching more nodes (the interrupted label),
+ * up to waveLimitMs: replacements then go to nodes the wave has spared.
+ */
+async function settle (run: Run): Promise<void> {
+  const { ctx, notice, log } = run
+  const first = settleDelayMs(notice, ctx.config, ctx.now(), run.recorded?.drain !== undefined)
+  if (first <= 0) return
+  const started = ctx.now()
+  const limit = waveLimitMs(notice, ctx.config, started)
+  let before = await interruptedNodes(ctx, log)
+  log.info({ settleMs: first, interruptedNodes: before }, 'cordoned; letting the wave settle before the first eviction')
+  await ctx.sleep(first)
+  for (;;) {
+    const after = await interruptedNodes(ctx, log)
+    if (ctx.signal.aborted || !waveStillArriving(before, after, ctx.now() - started, limit)) return
+    log.info({ interruptedNodes: after, before }, 'the reclaim reached more nodes meanwhile; settling another round')
+    before = after
+    await ctx.sleep(Math.min(first, limit - (ctx.now() - started)))
+  }
+}
+
 async function drain (run: Run): Promise<'handed-over' | undefined> {
   const { ctx, notice, log } = run
   if (run.recorded?.drained !== undefined) return undefined
   const earlier = run.recorded?.drain
+  await settle(run)
   const checkpoint = async (sofar: DrainReport): Promise<void> => {
     const drain = recordedDrain(withEarlierDrain(sofar, earlier))
     run.node = await ctx.client.updateNode(n => updateRecord(n, notice.eventId, { drain }), { from: run.node })

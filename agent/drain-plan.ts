@@ -113,6 +113,20 @@ export function evictionBackoffMs (attempt: number, baseMs = 250, capMs = 1000):
 }
 
 /**
+ * The window of the random wait before a pod tries a budget again after
+ * `refusals` refusals under it since the drain's last accepted eviction
+ * there: none without refusals, then from 250 ms doubling to 2 s. Other
+ * nodes' agents are competing for the same budget (a pool-wide reclaim), and
+ * all of them see it allow one more disruption at the same moment; a random
+ * wait lets one of them take the slot and the others see it taken (the
+ * eviction lowers disruptionsAllowed at once) instead of all asking and all
+ * but one being refused.
+ */
+export function contentionWindowMs (refusals: number): number {
+  return refusals <= 0 ? 0 : Math.min(2000, 250 * 2 ** (refusals - 1))
+}
+
+/**
  * Whether `labels` match a label selector as the API server matches a
  * PodDisruptionBudget's: every matchLabels pair and every expression (In,
  * NotIn, Exists, DoesNotExist); an empty selector matches every pod, none

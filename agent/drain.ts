@@ -10,7 +10,7 @@
  */
 import type { V1Pod, V1PodDisruptionBudget } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
-import { afterRefusal, boundedGraceSeconds, budgetFor, deleteAtDeadlineTime, evictionBackoffMs, planDrain, type DrainPlanOptions, type PodRef, type RefusalState, type SkipReason } from './drain-plan.ts'
+import { afterRefusal, boundedGraceSeconds, budgetFor, contentionWindowMs, deleteAtDeadlineTime, evictionBackoffMs, planDrain, type DrainPlanOptions, type PodRef, type RefusalState, type SkipReason } from './drain-plan.ts'
 import type { EvictionOutcome } from './kube.ts'
 import type { RecordedDrain } from './node-state.ts'
 import type { AgentMetrics } from './metrics.ts'
@@ -60,6 +60,8 @@ export interface DrainDeps {
   checkpoint?: (report: DrainReport) => Promise<void>
   /** Called for each pod the API server accepted an eviction of (not awaited). */
   onEvicted?: (pod: PodRef) => void
+  /** Random numbers in [0, 1) for the contention wait (default Math.random). */
+  random?: () => number
 }
 
 /** `namespace/name`. */
@@ -129,7 +131,7 @@ export async function drainNode (options: DrainOptions, deps: DrainDeps): Promis
         const turn = turns === undefined ? undefined : await turns.take(pod, decisionAt)
         const grace = boundedGraceSeconds(pod.desiredGraceSeconds, options.deadline, now(), options.safetyMarginMs)
         const result = await tryEvict(pod, grace, deps)
-        turn?.release(result.outcome === 'accepted')
+        turn?.release(result.outcome === 'accepted' ? 'accepted' : result.outcome === 'blocked' && result.status === 429 ? 'refused' : 'other')
         if (result.outcome === 'accepted') {
           progress++
           metrics.evictions.inc({ outcome: 'evicted' })
@@ -212,9 +214,9 @@ export function withEarlierDrain (report: DrainReport, earlier: RecordedDrain | 
   }
 }
 
-/** A pod's turn to try an eviction under its budget; released with whether the eviction was accepted. */
+/** A pod's turn to try an eviction under its budget; released with how the eviction went. */
 interface BudgetTurn {
-  release (accepted: boolean): void
+  release (outcome: 'accepted' | 'refused' | 'other'): void
 }
 
 /**
@@ -225,6 +227,9 @@ interface BudgetTurn {
  * `disruptionsAllowed` evictions per budget are in flight and the others
  * wait for the budget to change instead of asking again and again. After
  * BUDGET_RECHECK_MS without a change a pod tries anyway (a watch can lag).
+ * Where the budget refused this drain since its last accepted eviction
+ * there, other nodes are competing for it: a free slot is then taken after a
+ * random wait (contentionWindowMs), and only if still free.
  * Without read access to budgets, nothing is paced: refusals are retried on
  * the backoff.
  */
@@ -234,6 +239,8 @@ class BudgetTurns {
   readonly #inFlight = new Map<string, number>()
   /** Per budget, the resourceVersion it had when each recent eviction under it was accepted. */
   readonly #accepted = new Map<string, string[]>()
+  /** Per budget, refusals since this drain's last accepted eviction under it. */
+  readonly #refusals = new Map<string, number>()
 
   private constructor (budgets: WatchedObjects<V1PodDisruptionBudget>, deps: DrainDeps) {
     this.#budgets = budgets
@@ -255,15 +262,28 @@ class BudgetTurns {
     const key = budgetFor(pod, this.#budgets.current())
     if (key === undefined) return undefined
     const { now } = this.#deps
-    while (this.#deps.signal?.aborted !== true && now() < decisionAt && this.#free(key) <= 0) {
-      await this.#budgets.changed(Math.min(decisionAt, now() + BUDGET_RECHECK_MS))
-      if (this.#free(key) <= 0 && now() >= decisionAt) break
+    const random = this.#deps.random ?? Math.random
+    const open = (): boolean => this.#deps.signal?.aborted !== true && now() < decisionAt
+    for (;;) {
+      while (open() && this.#free(key) <= 0) {
+        await this.#budgets.changed(Math.min(decisionAt, now() + BUDGET_RECHECK_MS))
+        if (this.#free(key) <= 0 && now() >= decisionAt) break
+      }
+      const window = contentionWindowMs(this.#refusals.get(key) ?? 0)
+      if (window === 0 || !open()) break
+      await this.#deps.sleep(Math.floor(random() * window))
+      if (this.#free(key) > 0 || !open()) break
     }
     this.#inFlight.set(key, (this.#inFlight.get(key) ?? 0) + 1)
     return {
-      release: accepted => {
+      release: outcome => {
         this.#inFlight.set(key, (this.#inFlight.get(key) ?? 1) - 1)
-        if (accepted) this.#accepted.set(key, [...(this.#accepted.get(key) ?? []), this.#budget(key)?.metadata?.resourceVersion ?? ''])
+        if (outcome === 'accepted') {
+          this.#refusals.delete(key)
+          this.#accepted.set(key, [...(this.#accepted.get(key) ?? []), this.#budget(key)?.metadata?.resourceVersion ?? ''])
+        } else if (outcome === 'refused') {
+          this.#refusals.set(key, (this.#refusals.get(key) ?? 0) + 1)
+        }
       }
     }
   }

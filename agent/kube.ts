@@ -12,7 +12,7 @@ import type { Logger } from 'pino'
 import { statusOf } from '#common/kube-status.ts'
 import { timerDelay } from '#common/timers.ts'
 import type { DrainClient, WatchedObjects } from './drain.ts'
-import { nodePatch } from './node-state.ts'
+import { INTERRUPTED_LABEL, nodePatch } from './node-state.ts'
 import type { ApiGate } from './rate-limit.ts'
 import { startListWatch, type ListResult, type ListWatch } from './watch.ts'
 
@@ -129,6 +129,19 @@ export class NodeClient implements DrainClient {
     }
   }
 
+  /**
+   * How many Nodes carry the INTERRUPTED_LABEL: one list with a label
+   * selector, served from the API server's watch cache (resourceVersion 0),
+   * whose answer holds only the nodes of the reclaim.
+   */
+  async countInterruptedNodes (): Promise<number> {
+    try {
+      return (await this.gate.run(() => this.core.listNode({ labelSelector: INTERRUPTED_LABEL, resourceVersion: '0' }))).items.length
+    } catch (err) {
+      throw describe('listing interrupted nodes', err)
+    }
+  }
+
   /** The Node: as the watch last saw it while the watch is up, else read. */
   async currentNode (): Promise<V1Node> {
     return this.watchedNode() ?? await this.getNode()
@@ -224,11 +237,16 @@ export class NodeClient implements DrainClient {
     return await this.watchObjects('/api/v1/pods', `spec.nodeName=${this.nodeName}`, () => this.listPods(), signal)
   }
 
-  /** Lists every PodDisruptionBudget (throwing when that fails, e.g. without RBAC for them), then watches them until `close`. */
+  /**
+   * Lists every PodDisruptionBudget (throwing when that fails, e.g. without
+   * RBAC for them), then watches them until `close`. The list is served from
+   * the API server's watch cache (resourceVersion 0): a budget's status a
+   * moment old only paces an eviction, and the watch brings what changed.
+   */
   async watchBudgets (signal?: AbortSignal): Promise<WatchedObjects<V1PodDisruptionBudget>> {
     const list = async (): Promise<ListResult<V1PodDisruptionBudget>> => {
       try {
-        const l = await this.gate.run(() => this.policy.listPodDisruptionBudgetForAllNamespaces({}))
+        const l = await this.gate.run(() => this.policy.listPodDisruptionBudgetForAllNamespaces({ resourceVersion: '0' }))
         return { items: l.items, resourceVersion: l.metadata?.resourceVersion ?? '' }
       } catch (err) {
         throw describe('listing PodDisruptionBudgets', err)

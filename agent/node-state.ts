@@ -24,6 +24,13 @@ export const REHEARSE_ANNOTATION = `${OWN_PREFIX}rehearse`
 /** Label that makes cloud load balancers stop sending new connections to the node. */
 export const LB_EXCLUSION_LABEL = 'node.kubernetes.io/exclude-from-external-load-balancers'
 
+/**
+ * Set while an event holds the node (value: the kind of its newest event), so
+ * the agents of a pool-wide reclaim can see how many nodes it has reached
+ * with one label-selected list (taints cannot be selected on).
+ */
+export const INTERRUPTED_LABEL = `${OWN_PREFIX}interrupted`
+
 /** The taint key prefix and load-balancer label value the agent writes. */
 export interface NodeNames {
   /** Taints are `<prefix><kind>`. */
@@ -149,7 +156,9 @@ export function recordNotice (node: V1Node, notice: Notice, now: number): V1Node
     ...(notice.deadline !== undefined ? { deadline: new Date(notice.deadline).toISOString() } : {}),
     ...(notice.rehearsal === true ? { rehearsal: true as const } : {})
   })
-  return withState(node, state)
+  const next = withState(node, state)
+  next.metadata = { ...next.metadata, labels: { ...next.metadata?.labels, [INTERRUPTED_LABEL]: notice.kind } }
+  return next
 }
 
 /** The Node tainted `<prefix><kind>=<event id>:<effect>`, replacing an older taint of the same kind. */
@@ -218,6 +227,7 @@ export function withEventUndone (node: V1Node, eventId: string, now: number): V1
       delete next.metadata.labels[LB_EXCLUSION_LABEL]
       delete state.lbLabelAdded
     }
+    if (next.metadata?.labels !== undefined) delete next.metadata.labels[INTERRUPTED_LABEL]
   }
   const finished = state.events.filter(e => e.undone !== undefined)
   const drop = new Set(finished.slice(0, Math.max(0, finished.length - FINISHED_EVENTS_KEPT)))
@@ -285,7 +295,7 @@ function managedParts (node: V1Node): unknown {
     map === undefined ? undefined : Object.fromEntries(keys.filter(k => map[k] !== undefined).map(k => [k, map[k]!]))
   return JSON.parse(JSON.stringify({
     metadata: {
-      labels: pick(node.metadata?.labels, [LB_EXCLUSION_LABEL]),
+      labels: pick(node.metadata?.labels, [LB_EXCLUSION_LABEL, INTERRUPTED_LABEL]),
       annotations: pick(node.metadata?.annotations, [STATE_ANNOTATION, REHEARSE_ANNOTATION])
     },
     spec: { taints: node.spec?.taints, unschedulable: node.spec?.unschedulable }
@@ -294,7 +304,7 @@ function managedParts (node: V1Node): unknown {
 
 /**
  * The JSON patch turning `before` into `after`, limited to what the agent
- * manages (its annotations, the LB label, taints, unschedulable), so fields
+ * manages (its annotations, its labels, taints, unschedulable), so fields
  * the client library re-encodes (timestamps) are never rewritten.
  */
 export function nodePatch (before: V1Node, after: V1Node): Operation[] {

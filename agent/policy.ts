@@ -50,6 +50,34 @@ export function drainOptionsFor (notice: Notice, config: AgentConfig): DrainOpti
 }
 
 /**
+ * How long a drain waits after the cordon before its first eviction
+ * (DRAIN_SETTLE_TIME): in a pool-wide reclaim the other nodes' notices come
+ * within a poll interval or two, and replacements scheduled before those
+ * nodes are tainted would be evicted twice. At most a tenth of the time left
+ * before the deadline; none when a drain is resumed (it settled before).
+ */
+export function settleDelayMs (notice: Notice, config: AgentConfig, now: number, resumed: boolean): number {
+  if (resumed || config.drainSettleTime <= 0) return 0
+  return Math.min(config.drainSettleTime, waveLimitMs(notice, config, now))
+}
+
+/** The longest a drain settles while a reclaim keeps reaching more nodes: five settle times, at most a tenth of the time left before the deadline. */
+export function waveLimitMs (notice: Notice, config: AgentConfig, now: number): number {
+  const limit = 5 * config.drainSettleTime
+  return notice.deadline === undefined ? limit : Math.max(0, Math.min(limit, Math.floor((notice.deadline - now) / 10)))
+}
+
+/**
+ * Whether a settling drain waits another round: the reclaim reached more
+ * nodes during the last wait (`before` then `after` nodes carrying the
+ * interrupted label; undefined when they could not be counted) and the
+ * settling so far (`settledMs`) is still short of `limitMs`.
+ */
+export function waveStillArriving (before: number | undefined, after: number | undefined, settledMs: number, limitMs: number): boolean {
+  return before !== undefined && after !== undefined && after > before && settledMs < limitMs
+}
+
+/**
  * Whether the event recorded on the Node needs nothing more: undone, or
  * drained with its notification sent or being sent before a restart (it is
  * never sent twice), or none to send. A rehearsal is never

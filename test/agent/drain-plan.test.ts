@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { V1Pod } from '@kubernetes/client-node'
-import { afterRefusal, boundedGraceSeconds, budgetFor, deleteAtDeadlineTime, evictionBackoffMs, planDrain, selectorMatches, MIRROR_POD_ANNOTATION, type DrainPlanOptions } from '../../agent/drain-plan.ts'
+import { afterRefusal, boundedGraceSeconds, budgetFor, contentionWindowMs, deleteAtDeadlineTime, evictionBackoffMs, planDrain, selectorMatches, MIRROR_POD_ANNOTATION, type DrainPlanOptions } from '../../agent/drain-plan.ts'
 
 function pod (name: string, extra: { owner?: string, phase?: string, emptyDir?: boolean, mirror?: boolean, grace?: number, deleting?: boolean, namespace?: string } = {}): V1Pod {
   return {
@@ -146,4 +146,8 @@ t.test('a budget covers the pods of its namespace that its selector matches', as
   t.equal(selectorMatches({ matchExpressions: [{ key: 'a', operator: 'Exists' }] }, { a: '' }), true)
   t.equal(selectorMatches({ matchExpressions: [{ key: 'a', operator: 'Gt', values: ['1'] }] }, { a: '2' }), false, 'an operator PDBs do not know matches nothing')
   t.equal(selectorMatches({ matchLabels: { constructor: 'x' } }, {}), false, 'own keys only')
+})
+
+t.test('the random wait before trying a contended budget: none until refused, then 250 ms doubling to 2 s', async t => {
+  t.same([0, 1, 2, 3, 4, 5, 10].map(contentionWindowMs), [0, 250, 500, 1000, 2000, 2000, 2000])
 })

@@ -2,7 +2,7 @@ import t from 'tap'
 import type { V1Node } from '@kubernetes/client-node'
 import {
   activeRecords, cordoned, expiredRecords, findRecord, nextRebalanceExpiry, parseUptime, readState, recordNotice, updateRecord, withEventUndone, withLbExclusion, withoutRehearsal, withOutOfService, withTaint,
-  LB_EXCLUSION_LABEL, NTH_NAMES, OUT_OF_SERVICE_TAINT, REHEARSE_ANNOTATION, STATE_ANNOTATION, FINISHED_EVENTS_KEPT, type TaintEffect
+  INTERRUPTED_LABEL, LB_EXCLUSION_LABEL, NTH_NAMES, OUT_OF_SERVICE_TAINT, REHEARSE_ANNOTATION, STATE_ANNOTATION, FINISHED_EVENTS_KEPT, type TaintEffect
 } from '../../agent/node-state.ts'
 import type { Notice } from '../../agent/notices.ts'
 
@@ -28,6 +28,7 @@ t.test('acting on a notice taints, labels and cordons the node and records what 
   const after = applyNotice(node(), spot, on, T0)
   t.same(after.spec?.taints, [{ key: 'other', value: 'x', effect: 'NoExecute' }, { key: 'spot-handler.io/spot-itn', value: 'itn-1', effect: 'NoSchedule' }])
   t.equal(after.metadata?.labels?.[LB_EXCLUSION_LABEL], 'true')
+  t.equal(after.metadata?.labels?.[INTERRUPTED_LABEL], 'spot-itn', 'labelled interrupted, so a reclaim can be counted with one list')
   t.equal(after.spec?.unschedulable, true)
   const state = readState(after)
   t.same(state, {
@@ -58,7 +59,7 @@ t.test('what someone else set is not claimed: an existing label or cordon stays 
 t.test('taint and label can be switched off; a newer notice of the same kind replaces the taint', async t => {
   const after = applyNotice(node({ metadata: { name: 'n1' }, spec: {} }), spot, { taint: false, taintEffect: 'NoSchedule', excludeFromLoadBalancers: false }, T0)
   t.same(after.spec?.taints, undefined)
-  t.equal(after.metadata?.labels, undefined)
+  t.same(after.metadata?.labels, { [INTERRUPTED_LABEL]: 'spot-itn' }, 'no LB label; the interrupted label always')
   t.equal(after.spec?.unschedulable, true)
   const first = applyNotice(node(), spot, { ...on, taintEffect: 'NoExecute' }, T0)
   const second = applyNotice(first, { ...spot, eventId: 'itn-2' }, { ...on, taintEffect: 'NoExecute' }, T0)
@@ -72,9 +73,11 @@ t.test('undo removes only what we added, and only when no other event holds the 
   t.equal(n.spec?.unschedulable, true, 'the spot event still holds it')
   t.same(n.spec?.taints?.map(x => x.key), ['other', 'spot-handler.io/spot-itn'])
   t.same(activeRecords(readState(n)).map(e => e.id), ['itn-1'])
+  t.equal(n.metadata?.labels?.[INTERRUPTED_LABEL], 'spot-itn', 'still interrupted')
   n = withEventUndone(n, 'itn-1', T0 + 3000)
   t.equal(n.spec?.unschedulable, undefined)
   t.equal(n.metadata?.labels?.[LB_EXCLUSION_LABEL], undefined)
+  t.equal(n.metadata?.labels?.[INTERRUPTED_LABEL], undefined, 'the interrupted label goes with the last event')
   t.same(n.spec?.taints, [{ key: 'other', value: 'x', effect: 'NoExecute' }])
   t.equal(findRecord(readState(n), 'itn-1')?.undone, new Date(T0 + 3000).toISOString())
   t.equal(withEventUndone(n, 'itn-1', T0 + 4000), n, 'undoing twice changes nothing')

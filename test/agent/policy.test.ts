@@ -1,9 +1,10 @@
 /** The agent's decisions under its configuration: table tests over the pure policy. */
 import t from 'tap'
-import { actsOn, drainOptionsFor, drainsFor, imdsStaleAfterMs, isHandled, monitoredKinds, readinessProblem, type MonitorHealth, type ReadinessInput } from '../../agent/policy.ts'
+import { actsOn, drainOptionsFor, drainsFor, imdsStaleAfterMs, isHandled, monitoredKinds, readinessProblem, settleDelayMs, waveLimitMs, waveStillArriving, type MonitorHealth, type ReadinessInput } from '../../agent/policy.ts'
 import type { Notice } from '../../agent/notices.ts'
 import type { InterruptionRecord } from '../../agent/node-state.ts'
 import { agentConfig } from './world.ts'
+import { AGENT_OPTIONS } from '../../agent/config.ts'
 
 const spot: Notice = { kind: 'spot-itn', eventId: 'itn-1', deadline: 1_000_000, state: 'active', detail: '' }
 const rebalance: Notice = { kind: 'rebalance-recommendation', eventId: 'rebalance-1', state: 'active', detail: '' }
@@ -99,4 +100,34 @@ t.test('scheduled events are acted on for every code by default, as the Node Ter
 t.test('NODE_TERMINATION_GRACE_PERIOD=0 means no time limit for a drain without a deadline', async t => {
   t.equal(drainOptionsFor(rebalance, agentConfig({ NODE_TERMINATION_GRACE_PERIOD: '0' })).noDeadlineBudgetMs, Infinity)
   t.equal(drainOptionsFor(rebalance, agentConfig({ NODE_TERMINATION_GRACE_PERIOD: '30' })).noDeadlineBudgetMs, 30_000)
+})
+
+t.test('a drain settles DRAIN_SETTLE_TIME after the cordon, at most a tenth of the time left, and not again when resumed', async t => {
+  const settle = agentConfig({ DRAIN_SETTLE_TIME: '2s' })
+  const rows: Array<[string, Notice, number, boolean, number]> = [
+    ['two minutes left', spot, 1_000_000 - 118_000, false, 2000],
+    ['ten seconds left: a tenth of them', spot, 1_000_000 - 10_000, false, 1000],
+    ['past the deadline', spot, 1_000_100, false, 0],
+    ['no deadline', rebalance, 0, false, 2000],
+    ['resumed after a restart', spot, 1_000_000 - 118_000, true, 0]
+  ]
+  for (const [what, notice, now, resumed, expected] of rows) t.equal(settleDelayMs(notice, settle, now, resumed), expected, what)
+  t.equal(settleDelayMs(spot, agentConfig({ DRAIN_SETTLE_TIME: '0' }), 0, false), 0, '0 evicts at once')
+  t.equal(AGENT_OPTIONS.drainSettleTime.default, 2000, 'one poll interval by default')
+})
+
+t.test('a settling drain waits more rounds while the reclaim reaches more nodes, up to five settle times or a tenth of the time left', async t => {
+  const settle = agentConfig({ DRAIN_SETTLE_TIME: '2s' })
+  t.equal(waveLimitMs(spot, settle, 1_000_000 - 118_000), 10_000, 'five settle times')
+  t.equal(waveLimitMs(spot, settle, 1_000_000 - 30_000), 3000, 'a tenth of the time left')
+  t.equal(waveLimitMs(rebalance, settle, 0), 10_000, 'no deadline')
+  const rows: Array<[string, number | undefined, number | undefined, number, boolean]> = [
+    ['more nodes interrupted meanwhile', 3, 9, 2000, true],
+    ['no more', 9, 9, 4000, false],
+    ['fewer (some undone)', 9, 7, 4000, false],
+    ['more, but the limit is reached', 9, 12, 10_000, false],
+    ['not countable before', undefined, 9, 2000, false],
+    ['not countable after', 3, undefined, 2000, false]
+  ]
+  for (const [what, before, after, settled, expected] of rows) t.equal(waveStillArriving(before, after, settled, 10_000), expected, what)
 })

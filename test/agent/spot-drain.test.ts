@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { budget, deployment, readyPods, startWorld, NODE, type World } from './world.ts'
 import { eventually } from './helpers.ts'
 import type { OutcomeReport } from '../../agent/agent.ts'
-import { LB_EXCLUSION_LABEL, readState } from '../../agent/node-state.ts'
+import { INTERRUPTED_LABEL, LB_EXCLUSION_LABEL, readState } from '../../agent/node-state.ts'
 
 t.test('a spot notice ends with the node tainted, labelled, cordoned, drained, an event and one notification', async t => {
   const w = await startWorld()
@@ -192,4 +192,44 @@ t.test('with NTH_COMPATIBLE_NAMES and ENABLE_OUT_OF_SERVICE_TAINT the node carri
     if (blocked) t.notOk(keys.includes('node.kubernetes.io/out-of-service'), 'not out of service after an incomplete drain')
     else t.same((node.spec?.taints ?? []).find((x: { key: string }) => x.key === 'node.kubernetes.io/out-of-service'), { key: 'node.kubernetes.io/out-of-service', value: 'nodeshutdown', effect: 'NoExecute' }, 'out of service after the complete drain')
   }
+})
+
+t.test('with DRAIN_SETTLE_TIME the first eviction waits that long after the cordon, so the rest of a wave is tainted first', async t => {
+  const w = await startWorld()
+  t.teardown(() => w.close())
+  await w.kube.create(deployment('web', 2))
+  await w.kube.waitFor(() => readyPods(w.podsOn(NODE)).length === 2 || undefined, 5000, 'web pods running on the spot node')
+  await w.kube.addNode({ name: 'on-demand-1', lifecycle: 'on-demand' })
+  const agent = await w.start({ DRAIN_SETTLE_TIME: '600ms', WEBHOOK_URL: '' })
+  w.imds.postSpotInterruption()
+  t.equal((await w.first(agent, 'outcome')).outcome, 'done')
+  const cordon = w.kube.requests.find(r => r.verb === 'patch' && r.resource === 'nodes' && JSON.stringify(r.body).includes('/spec/unschedulable'))
+  const firstEviction = w.kube.requests.find(r => r.subresource === 'eviction')
+  t.ok(cordon !== undefined && firstEviction !== undefined, 'a cordon, then evictions')
+  const waitedMs = Date.parse(firstEviction!.time) - Date.parse(cordon!.time)
+  t.ok(waitedMs >= 600, `the first eviction came ${waitedMs} ms after the cordon`)
+  t.ok(w.logs.lines().some(l => l.msg === 'cordoned; letting the wave settle before the first eviction' && l.settleMs === 600), 'and the agent said why it waited')
+})
+
+t.test('while the reclaim reaches more nodes during the settle time, the drain settles another round', async t => {
+  const w = await startWorld()
+  t.teardown(() => w.close())
+  await w.kube.create(deployment('web', 2))
+  await w.kube.waitFor(() => readyPods(w.podsOn(NODE)).length === 2 || undefined, 5000, 'web pods running on the spot node')
+  const other = await w.kube.addNode({ name: 'spot-node-2', lifecycle: 'spot' })
+  const agent = await w.start({ DRAIN_SETTLE_TIME: '500ms', WEBHOOK_URL: '' })
+  w.imds.postSpotInterruption()
+  const isCount = (r: { verb: string, resource?: string, query: Record<string, string> }): boolean => r.verb === 'list' && r.resource === 'nodes' && r.query.labelSelector === INTERRUPTED_LABEL
+  await w.kube.waitFor(() => w.kube.requests.some(isCount) || undefined, 5000, 'the count at the cordon')
+  // Another agent's node joins the reclaim while this one settles.
+  await w.kube.update({ ...other, metadata: { ...other.metadata, labels: { ...other.metadata.labels, [INTERRUPTED_LABEL]: 'spot-itn' } } })
+  t.equal((await w.first(agent, 'outcome')).outcome, 'done')
+  const cordon = w.kube.requests.find(r => r.verb === 'patch' && r.resource === 'nodes' && JSON.stringify(r.body).includes('/spec/unschedulable'))!
+  const firstEviction = w.kube.requests.find(r => r.subresource === 'eviction')!
+  const waitedMs = Date.parse(firstEviction.time) - Date.parse(cordon.time)
+  t.ok(waitedMs >= 1000, `two rounds of 500 ms before the first eviction (${waitedMs} ms)`)
+  const counts = w.kube.requests.filter(isCount)
+  t.equal(counts.length, 3, 'the reclaim counted with a label-selected list: at the cordon and after each round')
+  t.same(counts.map(r => r.query.resourceVersion), ['0', '0', '0'], 'served from the watch cache')
+  t.ok(w.logs.lines().some(l => l.msg === 'the reclaim reached more nodes meanwhile; settling another round' && l.before === 1 && l.interruptedNodes === 2))
 })

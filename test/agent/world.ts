@@ -41,6 +41,7 @@ export function agentConfig (env: Record<string, string>): AgentConfig {
   const r = parseOptions(AGENT_OPTIONS, [], {
     NODE_NAME: NODE,
     POLL_INTERVAL: '50ms',
+    DRAIN_SETTLE_TIME: '0s',
     PROMETHEUS_SERVER_PORT: '0',
     PROBES_SERVER_PORT: '0',
     METADATA_TRIES: '2',

@@ -217,7 +217,7 @@ async function story (options: RehearsalOptions, narrator: Narrator, hooks: Rehe
   if (!embedded) cleanups.push(async () => { await restoreNode(kubeConfig, target, logger); step('rehearsal', `restored ${target}: our taint and label removed, uncordoned`) })
   const imds = await startImdsSim({ instance: instanceFacts(targetNode), logger: logger.child({ program: 'imds-sim' }) })
   cleanups.push(() => imds.close())
-  const env = { NODE_NAME: target, INSTANCE_METADATA_URL: imds.url, POLL_INTERVAL: `${scaled(BASE_WAITS.pollMs)}ms`, ENABLE_PROMETHEUS_SERVER: 'false', ENABLE_PROBES_SERVER: 'false', ...scenario.agentEnv }
+  const env = { NODE_NAME: target, INSTANCE_METADATA_URL: imds.url, POLL_INTERVAL: `${scaled(BASE_WAITS.pollMs)}ms`, DRAIN_SETTLE_TIME: `${scaled(BASE_WAITS.pollMs)}ms`, ENABLE_PROMETHEUS_SERVER: 'false', ENABLE_PROBES_SERVER: 'false', ...scenario.agentEnv }
   const parsed = parseOptions(AGENT_OPTIONS, [], env)
   if (parsed.help) throw new Error('unexpected --help')
   const config = checkAgentConfig(parsed.values)
