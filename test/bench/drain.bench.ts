@@ -48,7 +48,8 @@ function maxUnavailableBudget (app: string): KubeObject {
   return { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: `${app}-pdb`, namespace: 'default' }, spec: { maxUnavailable: 1, selector: { matchLabels: { app } } } }
 }
 
-function daemonSet (name: string): KubeObject {
+/** A DaemonSet of one container in kube-system. */
+export function daemonSet (name: string): KubeObject {
   return {
     apiVersion: 'apps/v1',
     kind: 'DaemonSet',
@@ -57,7 +58,8 @@ function daemonSet (name: string): KubeObject {
   }
 }
 
-const isDaemonSetPod = (pod: V1Pod | KubeObject): boolean => (pod.metadata?.ownerReferences ?? []).some((o: { kind: string, controller?: boolean }) => o.controller === true && o.kind === 'DaemonSet')
+/** Whether a DaemonSet controls the pod (drains leave those). */
+export const isDaemonSetPod = (pod: V1Pod | KubeObject): boolean => (pod.metadata?.ownerReferences ?? []).some((o: { kind: string, controller?: boolean }) => o.controller === true && o.kind === 'DaemonSet')
 
 /** A fresh cluster: the Spot node with every workload pod Ready on it, spare nodes, the Spot node cordoned, budgets settled. */
 async function buildCluster (settings: BenchSettings): Promise<KubeSim> {
@@ -105,7 +107,7 @@ async function agentDrain (sim: KubeSim): Promise<void> {
 }
 
 /** Evicts one pod as kubectl drain does: on 429 wait 5 s and try again; then polls it every second until it is gone. */
-async function kubectlEvictAndWait (core: CoreV1Api, pod: V1Pod): Promise<void> {
+export async function kubectlEvictAndWait (core: CoreV1Api, pod: V1Pod): Promise<void> {
   const name = pod.metadata!.name!
   const namespace = pod.metadata!.namespace!
   for (;;) {
@@ -130,10 +132,10 @@ async function kubectlEvictAndWait (core: CoreV1Api, pod: V1Pod): Promise<void> 
   }
 }
 
-/** The baseline: `kubectl drain --ignore-daemonsets` as a loop (the node is cordoned already). */
-async function kubectlLikeDrain (sim: KubeSim): Promise<void> {
+/** The baseline: `kubectl drain --ignore-daemonsets` of `node` as a loop (the node is cordoned already). */
+export async function kubectlLikeDrain (sim: KubeSim, node = NODE): Promise<void> {
   const core = sim.kubeConfig.makeApiClient(CoreV1Api)
-  const pods = (await core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${NODE}` })).items
+  const pods = (await core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items
   const evictable = pods.filter(p => !isDaemonSetPod(p) && p.metadata?.annotations?.[MIRROR_POD_ANNOTATION] === undefined)
   await Promise.all(evictable.map(p => kubectlEvictAndWait(core, p)))
 }
@@ -170,7 +172,7 @@ async function timeDrain (settings: BenchSettings, target: string, drain: (sim: 
 export const drainBench: BenchModule = {
   name: 'drain',
   async run (settings): Promise<BenchResult> {
-    const baseline = await timeDrain(settings, 'baseline: kubectl-drain-like loop', kubectlLikeDrain)
+    const baseline = await timeDrain(settings, 'baseline: kubectl-drain-like loop', sim => kubectlLikeDrain(sim))
     const agent = await timeDrain(settings, 'agent drain (drain.ts, defaults)', agentDrain)
     return { figureRows: [baseline, agent], figureRatios: [
         figureRatio('drain time vs kubectl-drain-like loop', 'drained in', agent, baseline),

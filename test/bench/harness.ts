@@ -77,6 +77,8 @@ export interface BenchSettings {
   memorySettleMs: number
   /** Memory bench: pods on the node the agent drains for its peak reading. */
   memoryDrainPods: number
+  /** Fleet bench: the readiness settings (ms from scheduled to Ready) to run the wave at. */
+  fleetReadyDelaysMs: number[]
 }
 
 /** What a bench module returns: rows and their ratios against baselines. */

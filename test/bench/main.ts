@@ -5,17 +5,21 @@
  * BENCHES. Settings (environment variables or the matching flags, see
  * `npm run bench -- --help`): load duration, warm-up and concurrency for the
  * webhook; pods and kubelet delays for the drain; reviews and settle time for
- * the memory readings.
+ * the memory readings; readiness settings for the fleet wave.
  */
-import { integer, list, option, readOptionsOrExit } from '#common/options.ts'
+import { integer, list, option, readOptionsOrExit, type Parser } from '#common/options.ts'
 import { buildPrograms } from '../../deploy/build.ts'
 import type { BenchModule, BenchRatio, BenchRow, FigureRatio, FigureRow } from './harness.ts'
 import { webhookBench } from './webhook.bench.ts'
 import { drainBench } from './drain.bench.ts'
 import { memoryBench } from './memory.bench.ts'
+import { fleetBench } from './fleet.bench.ts'
 
 /** The bench modules, run in this order. */
-const BENCHES: BenchModule[] = [webhookBench, drainBench, memoryBench]
+const BENCHES: BenchModule[] = [webhookBench, drainBench, memoryBench, fleetBench]
+
+/** A comma list of integers, each within [min, max]. */
+const integerList = (min: number, max: number): Parser<number[]> => raw => list(raw).map(integer(min, max))
 
 const SETTINGS = {
   durationMs: option({ flag: 'duration-ms', env: 'BENCH_DURATION_MS', default: 3000, help: 'Measured time per target.', parse: integer(100, 10_000) }),
@@ -27,6 +31,7 @@ const SETTINGS = {
   memoryReviews: option({ flag: 'memory-reviews', env: 'BENCH_MEMORY_REVIEWS', default: 3000, help: 'Memory: /mutate reviews sent before the loaded reading.', parse: integer(0, 1_000_000) }),
   only: option({ flag: 'only', env: 'BENCH_ONLY', default: [] as string[], help: `Run only these modules (comma list of ${BENCHES.map(b => b.name).join(', ')}); empty runs all.`, parse: list }),
   memoryDrainPods: option({ flag: 'memory-drain-pods', env: 'BENCH_MEMORY_DRAIN_PODS', default: 250, help: 'Memory: pods on the node the built agent drains for its peak reading.', parse: integer(1, 1000) }),
+  fleetReadyDelaysMs: option({ flag: 'fleet-ready-delays-ms', env: 'BENCH_FLEET_READY_DELAYS_MS', default: [2000, 10_000], shownDefault: '2000,10000', help: 'Fleet: readiness settings to run the wave at (ms from a replacement scheduled to Ready), a comma list; each runs three waves of up to two minutes.', parse: integerList(0, 60_000) }),
   memorySettleMs: option({ flag: 'memory-settle-ms', env: 'BENCH_MEMORY_SETTLE_MS', default: 2500, help: 'Memory: idle time after a program is ready, before its reading (longer than the agent\'s 2 s IMDS poll interval).', parse: integer(0, 60_000) })
 }
 
