@@ -18,7 +18,8 @@
  * notice → tainted / cordoned / drained (p50, p95, max), nodes drained before
  * their deadline, the lowest Ready count of each budgeted workload against
  * its floor, API requests by verb and resource, refused evictions, pods
- * deleted at the deadline, replacements that landed on an interrupted node
+ * deleted at the deadline (and whether an Event names each with its
+ * budget), replacements that landed on an interrupted node
  * (and were evicted again), and the bench process's peak resident memory
  * (the simulator and every handler share it). Requests per moved pod are
  * also given without Events: the baseline records none, the agent one per
@@ -168,7 +169,11 @@ async function runWave (readyDelayMs: number, target: string, start: StartHandle
       if ([...times.values()].every(t => t.drained !== undefined)) break
     }
     const requests = [...sim.requests]
-    return waveRow(readyDelayMs, target, { times, requests, minReady, landed, movedPods, peakRss })
+    // A pod deleted at the deadline must be named, with its budget, in an Event (the drain's result).
+    const messages = sim.list('Event').map(e => String(e.message ?? e.note ?? ''))
+    const deletedNamed = requests.filter(q => q.verb === 'delete' && q.resource === 'pods' && q.status < 300)
+      .filter(q => messages.some(m => new RegExp(`${q.namespace}/${q.name} blocked by PDB \\S+`).test(m))).length
+    return waveRow(readyDelayMs, target, { times, requests, minReady, landed, movedPods, peakRss, deletedNamed })
   } finally {
     await Promise.all(handlers.map(h => h.stop()))
     await Promise.all(imdsSims.map(s => s.close()))
@@ -177,7 +182,7 @@ async function runWave (readyDelayMs: number, target: string, start: StartHandle
 }
 
 /** The figures of one run. */
-function waveRow (readyDelayMs: number, target: string, r: { times: Map<string, NodeTimes>, requests: RequestRecord[], minReady: Map<string, number>, landed: Map<string, string>, movedPods: Set<string>, peakRss: number }): FigureRow {
+function waveRow (readyDelayMs: number, target: string, r: { times: Map<string, NodeTimes>, requests: RequestRecord[], minReady: Map<string, number>, landed: Map<string, string>, movedPods: Set<string>, peakRss: number, deletedNamed: number }): FigureRow {
   const stat = (what: keyof NodeTimes): Figure[] => {
     const values = [...r.times.values()].map(t => t[what] ?? NOTICE_MS).sort((a, b) => a - b)
     return [
@@ -205,6 +210,7 @@ function waveRow (readyDelayMs: number, target: string, r: { times: Map<string, 
     { name: 'evictions sent', value: evictions.length, unit: '' },
     { name: '429s', value: evictions.filter(q => q.status === 429).length, unit: '' },
     { name: 'deleted at deadline', value: count(q => q.verb === 'delete' && q.resource === 'pods'), unit: '' },
+    { name: 'of them named with their budget in an Event', value: r.deletedNamed, unit: '' },
     { name: 'replacements on interrupted nodes', value: r.landed.size, unit: '' },
     { name: 'evicted again', value: evictedAgain.size, unit: '' },
     { name: 'peak RSS (bench process)', value: r.peakRss / 2 ** 20, unit: 'MiB' }
