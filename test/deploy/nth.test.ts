@@ -11,7 +11,6 @@
 import t, { type Test } from 'tap'
 import { once } from 'node:events'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -21,6 +20,7 @@ import { parseOptions } from '#common/options.ts'
 import { deployment, startReceiver } from '../agent/world.ts'
 import { eventually } from '../agent/helpers.ts'
 import { spawnProgram } from '../helpers/spawn.ts'
+import { freePort } from '../bench/programs.ts'
 import { startImdsSim, type ImdsSim } from '../sim/imds/server.ts'
 import { startKubeSim, type KubeSim } from '../sim/k8s/sim.ts'
 import type { Verb } from '../sim/k8s/faults.ts'
@@ -43,15 +43,6 @@ const entrypoint: string[] = JSON.parse(argsOf(stage(parseDockerfile(await readF
 /** `helm template nth <NTH's chart>` in kube-system, parsed. */
 async function renderNth (args: readonly string[]): Promise<KubeObject[]> {
   return parseManifests(await runOk(helm, ['template', 'nth', NTH_CHART, '--namespace', 'kube-system', ...args]))
-}
-
-/** A free port on 127.0.0.1 (the agent binds 0.0.0.0 on the host network, as in a cluster). */
-async function freePort (): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  return port
 }
 
 /** A cluster with our Spot node running `web` (3 pods), then an On-Demand node for the replacements, and an IMDS. */
