@@ -25,7 +25,9 @@ export interface MutationResult extends AdmissionDecision {
 export const AUDIT_KEYS = { selector: 'injected-node-selector', reason: 'handler-reason' } as const
 
 function formatSelector (selector: Readonly<Record<string, string>>): string {
-  return Object.entries(selector).map(([k, v]) => `${k}=${v}`).join(',')
+  let text = ''
+  for (const key of Object.keys(selector)) text += `${text === '' ? '' : ','}${key}=${selector[key]}`
+  return text
 }
 
 function unchanged (reason: string, warnings: string[] = []): MutationResult {

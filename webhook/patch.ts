@@ -12,13 +12,12 @@ const POD_SPEC_PATH = ['spec', 'template', 'spec'] as const
 /** The patch, the labels it adds, and any warnings about keys that were left alone. */
 export interface SelectorPatch {
   ops: Operation[]
-  added: Record<string, string>
+  added: Readonly<Record<string, string>>
   warnings: string[]
 }
 
-function pointer (segments: readonly string[]): string {
-  return segments.map(s => '/' + jsonpatch.escapePathComponent(s)).join('')
-}
+/** The JSON Pointer of the pod template's nodeSelector. */
+const SELECTOR_POINTER = [...POD_SPEC_PATH, 'nodeSelector'].map(s => '/' + jsonpatch.escapePathComponent(s)).join('')
 
 /**
  * Returns the operations that make `selector` part of the object's pod nodeSelector:
@@ -32,25 +31,20 @@ export function nodeSelectorPatch (object: JsonObject, selector: Readonly<Record
   for (const key of POD_SPEC_PATH) podSpec = isJsonObject(podSpec) && Object.hasOwn(podSpec, key) ? podSpec[key] : undefined
   if (!isJsonObject(podSpec)) return { ops: [], added: {}, warnings: ['spec.template.spec is missing, so no nodeSelector was injected'] }
   const current = Object.hasOwn(podSpec, 'nodeSelector') ? podSpec.nodeSelector : undefined
-  const selectorPath = [...POD_SPEC_PATH, 'nodeSelector']
-  let ops: Operation[]
+  if (current === undefined || current === null) {
+    return { ops: Object.keys(selector).length === 0 ? [] : [{ op: 'add', path: SELECTOR_POINTER, value: { ...selector } }], added: selector, warnings }
+  }
+  if (!isJsonObject(current)) return { ops: [], added: {}, warnings: ['spec.template.spec.nodeSelector is not a map, so no nodeSelector was injected'] }
+  const ops: Operation[] = []
   // Keys come from the configuration, but a null prototype keeps any key an ordinary one.
   const added: Record<string, string> = Object.create(null)
-  if (current === undefined || current === null) {
-    Object.assign(added, selector)
-    ops = Object.keys(selector).length === 0 ? [] : [{ op: 'add', path: pointer(selectorPath), value: { ...selector } }]
-  } else if (!isJsonObject(current)) {
-    return { ops: [], added: {}, warnings: ['spec.template.spec.nodeSelector is not a map, so no nodeSelector was injected'] }
-  } else {
-    ops = []
-    for (const [key, value] of Object.entries(selector)) {
-      if (!Object.hasOwn(current, key)) {
-        ops.push({ op: 'add', path: pointer([...selectorPath, key]), value })
-        added[key] = value
-      } else if (current[key] !== value) {
-        const existing = current[key]
-        warnings.push(`nodeSelector already has ${key}=${typeof existing === 'string' ? clip(existing) : describeType(existing)}; left as it is instead of ${key}=${value}`)
-      }
+  for (const [key, value] of Object.entries(selector)) {
+    if (!Object.hasOwn(current, key)) {
+      ops.push({ op: 'add', path: `${SELECTOR_POINTER}/${jsonpatch.escapePathComponent(key)}`, value })
+      added[key] = value
+    } else if (current[key] !== value) {
+      const existing = current[key]
+      warnings.push(`nodeSelector already has ${key}=${typeof existing === 'string' ? clip(existing) : describeType(existing)}; left as it is instead of ${key}=${value}`)
     }
   }
   return { ops, added, warnings }

@@ -58,12 +58,11 @@ function field (value: unknown, ...path: string[]): unknown {
   return current
 }
 
-/** The string entries of a JSON map (labels, annotations): a Map, so no key from the request can reach a prototype. */
-function stringMap (value: unknown): Map<string, string> {
-  const out = new Map<string, string>()
-  if (!isJsonObject(value)) return out
-  for (const [k, v] of Object.entries(value)) if (typeof v === 'string') out.set(k, v)
-  return out
+/** The string value of `key` in a JSON map (labels, annotations), if it has one; only own keys, so no key from the request can reach a prototype. */
+function stringEntry (map: unknown, key: string): string | undefined {
+  if (!isJsonObject(map) || !Object.hasOwn(map, key)) return undefined
+  const value = map[key]
+  return typeof value === 'string' ? value : undefined
 }
 
 /**
@@ -90,17 +89,17 @@ function repositoryMatches (repository: string, entry: string): boolean {
 /** Decides whether `daemonSet` is a handler under `policy`. */
 export function handlerDecision (daemonSet: JsonObject, policy: HandlerPolicy): HandlerDecision {
   const warnings: string[] = []
-  const annotation = stringMap(field(daemonSet, 'metadata', 'annotations')).get(INJECT_ANNOTATION)
+  const annotation = stringEntry(field(daemonSet, 'metadata', 'annotations'), INJECT_ANNOTATION)
   if (annotation !== undefined) {
     const value = annotation.trim().toLowerCase()
     if (value === 'false') return { handler: false, reason: `annotation ${INJECT_ANNOTATION}=false`, warnings }
     if (value === 'true') return { handler: true, reason: `annotation ${INJECT_ANNOTATION}=true`, warnings }
     warnings.push(`annotation ${INJECT_ANNOTATION} has value ${describeValue(annotation)}; expected "true" or "false", so it was ignored`)
   }
-  const labelSets = [stringMap(field(daemonSet, 'metadata', 'labels')), stringMap(field(daemonSet, 'spec', 'template', 'metadata', 'labels'))]
+  const labelSets = [field(daemonSet, 'metadata', 'labels'), field(daemonSet, 'spec', 'template', 'metadata', 'labels')]
   for (const labels of labelSets) {
     for (const key of policy.labelKeys) {
-      const value = labels.get(key)
+      const value = stringEntry(labels, key)
       if (value !== undefined && policy.names.includes(value)) return { handler: true, reason: `label ${key}=${value}`, warnings }
     }
   }

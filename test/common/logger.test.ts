@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Writable } from 'node:stream'
-import { createLogger, textLine } from '#common/logger.ts'
+import { createLogger, isoTimestamp, textLine } from '#common/logger.ts'
 
 t.test('log lines are JSON with the program, a level name and an ISO time', async t => {
   const lines: string[] = []
@@ -13,6 +13,16 @@ t.test('log lines are JSON with the program, a level name and an ISO time', asyn
   const line = JSON.parse(lines[0]!)
   t.match(line, { program: 'spot-webhook', level: 'info', uid: 'u-1', mutated: true, msg: 'review' })
   t.match(line.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
+})
+
+t.test('the time field is formatted once per millisecond but follows the clock', async t => {
+  const timeOf = (field: string): number => Date.parse(JSON.parse(`{${field.slice(1)}}`).time)
+  const before = Date.now()
+  const first = isoTimestamp()
+  t.ok(timeOf(first) >= before && timeOf(first) <= Date.now(), 'the current millisecond')
+  await new Promise(resolve => setTimeout(resolve, 5))
+  const later = isoTimestamp()
+  t.ok(timeOf(later) >= timeOf(first) + 5, 'a later line gets a later time, not the cached one')
 })
 
 t.test('text lines: time, a three-letter level, the message, then key=value (the Node Termination Handler\'s console format)', async t => {
