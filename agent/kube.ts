@@ -7,14 +7,29 @@
  * outcomes the drain understands (gone, blocked by a budget) or errors with
  * context.
  */
-import { ApiException, CoreV1Api, PolicyV1Api, type KubeConfig, type V1Node, type V1Pod, type V1PodDisruptionBudget } from '@kubernetes/client-node'
+import { ApiException, CoreV1Api, KubeConfig, PolicyV1Api, type V1Node, type V1Pod, type V1PodDisruptionBudget } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { statusOf } from '#common/kube-status.ts'
+import { ConfigError } from '#common/options.ts'
 import { timerDelay } from '#common/timers.ts'
 import type { DrainClient, WatchedObjects } from './drain.ts'
 import { INTERRUPTED_LABEL, nodePatch } from './node-state.ts'
 import type { ApiGate } from './rate-limit.ts'
 import { startListWatch, type ListResult, type ListWatch } from './watch.ts'
+
+/**
+ * The client configuration from KUBECONFIG, else ~/.kube/config, else the
+ * in-cluster service account; a ConfigError saying where it looked when none loads.
+ */
+export function loadKubeConfig (): KubeConfig {
+  const kubeConfig = new KubeConfig()
+  try {
+    kubeConfig.loadFromDefault()
+  } catch (err) {
+    throw new ConfigError(`cannot load the Kubernetes client configuration (KUBECONFIG ${process.env.KUBECONFIG ?? 'unset'}, else ~/.kube/config, else in-cluster): ${(err as Error).message}`)
+  }
+  return kubeConfig
+}
 
 /** What an eviction request came to. */
 export type EvictionOutcome =

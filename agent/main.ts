@@ -5,7 +5,7 @@
  * loaded only once the configuration is known to be good, so `--help` and
  * configuration errors answer at once.
  */
-import { ConfigError, loggable, readOptionsOrExit } from '#common/options.ts'
+import { loggable, readOptionsOrExit } from '#common/options.ts'
 import { createLogger } from '#common/logger.ts'
 import { runProgram } from '#common/program.ts'
 import { stopOnSignals } from '#common/signals.ts'
@@ -19,13 +19,8 @@ await runProgram(AGENT_PROGRAM, async () => {
   const logger = createLogger(AGENT_PROGRAM, config.logLevel, undefined, config.jsonLogging ? 'json' : 'text')
   for (const warning of unused === undefined ? warnings : [...warnings, unused]) logger.warn(warning)
   logger.info({ config: loggable(AGENT_OPTIONS, config) }, 'effective configuration')
-  const [{ KubeConfig }, { startAgent }] = await Promise.all([import('@kubernetes/client-node'), import('./agent.ts')])
-  const kubeConfig = new KubeConfig()
-  try {
-    kubeConfig.loadFromDefault()
-  } catch (err) {
-    throw new ConfigError(`cannot load the Kubernetes client configuration (KUBECONFIG ${process.env.KUBECONFIG ?? 'unset'}, else ~/.kube/config, else in-cluster): ${(err as Error).message}`)
-  }
-  const agent = await startAgent(config, { kubeConfig, logger })
+  // Named imports only: a dynamic import of the client package itself would keep all of it in the bundle.
+  const [{ loadKubeConfig }, { startAgent }] = await Promise.all([import('./kube.ts'), import('./agent.ts')])
+  const agent = await startAgent(config, { kubeConfig: loadKubeConfig(), logger })
   stopOnSignals(() => agent.stop(), { logger })
 })
