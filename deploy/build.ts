@@ -34,11 +34,14 @@ export type ProgramName = keyof typeof PROGRAMS
  * - `--liftoff-only` (agent, certs): WebAssembly (undici's HTTP parser)
  *   stays on the baseline compiler.
  * - `--v8-pool-size=1` (agent): one V8 background thread instead of four.
- * Together: the agent idles about 80 MiB instead of about 130 MiB. None for
+ * - `--optimize-for-size` (agent): the old generation grows less eagerly;
+ *   without it an agent that starts while its API server is busy settles
+ *   about 9 MiB higher (86 against 77 MiB idle).
+ * Together: the agent idles about 77 MiB instead of about 130 MiB. None for
  * the webhook: its throughput is what it is for.
  */
 export const NODE_FLAGS: Record<ProgramName, readonly string[]> = {
-  'spot-agent': ['--max-semi-space-size=1', '--no-opt', '--no-maglev', '--no-sparkplug', '--liftoff-only', '--v8-pool-size=1'],
+  'spot-agent': ['--max-semi-space-size=1', '--no-opt', '--no-maglev', '--no-sparkplug', '--liftoff-only', '--v8-pool-size=1', '--optimize-for-size'],
   'spot-webhook': [],
   'spot-certs': ['--max-semi-space-size=1', '--no-opt', '--no-maglev', '--no-sparkplug', '--liftoff-only']
 }
