@@ -239,20 +239,22 @@ async function announce (run: Run): Promise<undefined> {
   return undefined
 }
 
-/** Nodes carrying the interrupted label, or undefined (logged) when they cannot be counted. */
-async function interruptedNodes (ctx: ActionContext, log: Logger): Promise<number | undefined> {
+/** When each node carrying the interrupted label joined the reclaim, or undefined (logged) when they cannot be listed. */
+async function reclaimJoinTimes (ctx: ActionContext, log: Logger): Promise<number[] | undefined> {
   try {
-    return await ctx.client.countInterruptedNodes()
+    return await ctx.client.interruptedSinceTimes()
   } catch (err) {
-    log.debug({ err: { message: (err as Error).message } }, 'cannot count the interrupted nodes; settling for the settle time only')
+    log.debug({ err: { message: (err as Error).message } }, 'cannot list the interrupted nodes; settling for the settle time only')
     return undefined
   }
 }
 
 /**
  * Waits between the cordon and the first eviction (DRAIN_SETTLE_TIME), and
- * again while the reclaim keeps reaching more nodes (the interrupted label),
- * up to waveLimitMs: replacements then go to nodes the wave has spared.
+ * again while the reclaim keeps reaching more nodes (a node carrying the
+ * interrupted label got its notice during the last round), up to
+ * waveLimitMs: replacements then go to nodes the wave has spared. One
+ * label-selected list per round.
  */
 async function settle (run: Run): Promise<void> {
   const { ctx, notice, log } = run
@@ -260,15 +262,15 @@ async function settle (run: Run): Promise<void> {
   if (first <= 0) return
   const started = ctx.now()
   const limit = waveLimitMs(notice, ctx.config, started)
-  let before = await interruptedNodes(ctx, log)
-  log.info({ settleMs: first, interruptedNodes: before }, 'cordoned; letting the wave settle before the first eviction')
+  log.info({ settleMs: first }, 'cordoned; letting the wave settle before the first eviction')
+  let roundStart = started
   await ctx.sleep(first)
   for (;;) {
-    const after = await interruptedNodes(ctx, log)
-    if (ctx.signal.aborted || !waveStillArriving(before, after, ctx.now() - started, limit)) return
-    log.info({ interruptedNodes: after, before }, 'the reclaim reached more nodes meanwhile; settling another round')
-    before = after
-    await ctx.sleep(Math.min(first, limit - (ctx.now() - started)))
+    const joinedAt = await reclaimJoinTimes(ctx, log)
+    if (ctx.signal.aborted || !waveStillArriving(joinedAt, roundStart, ctx.now() - started, limit)) return
+    log.info({ interruptedNodes: joinedAt!.length, joinedMeanwhile: joinedAt!.filter(t => t > roundStart).length }, 'the reclaim reached more nodes meanwhile; settling another round')
+    roundStart = ctx.now()
+    await ctx.sleep(Math.min(first, limit - (roundStart - started)))
   }
 }
 

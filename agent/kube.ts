@@ -13,7 +13,7 @@ import { statusOf } from '#common/kube-status.ts'
 import { ConfigError } from '#common/options.ts'
 import { timerDelay } from '#common/timers.ts'
 import type { DrainClient, WatchedObjects } from './drain.ts'
-import { INTERRUPTED_LABEL, nodePatch } from './node-state.ts'
+import { INTERRUPTED_LABEL, interruptedSince, nodePatch } from './node-state.ts'
 import type { ApiGate } from './rate-limit.ts'
 import { startListWatch, type ListResult, type ListWatch } from './watch.ts'
 
@@ -145,13 +145,15 @@ export class NodeClient implements DrainClient {
   }
 
   /**
-   * How many Nodes carry the INTERRUPTED_LABEL: one list with a label
-   * selector, served from the API server's watch cache (resourceVersion 0),
-   * whose answer holds only the nodes of the reclaim.
+   * When each Node carrying the INTERRUPTED_LABEL joined the reclaim
+   * (interruptedSince): one list with a label selector, served from the API
+   * server's watch cache (resourceVersion 0), whose answer holds only the
+   * nodes of the reclaim.
    */
-  async countInterruptedNodes (): Promise<number> {
+  async interruptedSinceTimes (): Promise<number[]> {
     try {
-      return (await this.gate.run(() => this.core.listNode({ labelSelector: INTERRUPTED_LABEL, resourceVersion: '0' }))).items.length
+      const nodes = (await this.gate.run(() => this.core.listNode({ labelSelector: INTERRUPTED_LABEL, resourceVersion: '0' }))).items
+      return nodes.flatMap(node => interruptedSince(node) ?? [])
     } catch (err) {
       throw describe('listing interrupted nodes', err)
     }

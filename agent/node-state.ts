@@ -128,6 +128,15 @@ export function activeRecords (state: NodeState): InterruptionRecord[] {
   return state.events.filter(e => e.undone === undefined)
 }
 
+/**
+ * When the node joined a reclaim: the latest `since` (ms) of its events not
+ * undone, or undefined when it has none (or only unreadable times).
+ */
+export function interruptedSince (node: V1Node): number | undefined {
+  const times = activeRecords(readState(node)).map(e => Date.parse(e.since)).filter(Number.isFinite)
+  return times.length === 0 ? undefined : Math.max(...times)
+}
+
 /** The record of `eventId`, if any. */
 export function findRecord (state: NodeState, eventId: string): InterruptionRecord | undefined {
   return state.events.find(e => e.id === eventId)

@@ -68,13 +68,13 @@ export function waveLimitMs (notice: Notice, config: AgentConfig, now: number): 
 }
 
 /**
- * Whether a settling drain waits another round: the reclaim reached more
- * nodes during the last wait (`before` then `after` nodes carrying the
- * interrupted label; undefined when they could not be counted) and the
+ * Whether a settling drain waits another round: a node joined the reclaim
+ * (`joinedAt`: when each interrupted node got its notice, undefined when they
+ * could not be listed) after the last round began (`roundStart`), and the
  * settling so far (`settledMs`) is still short of `limitMs`.
  */
-export function waveStillArriving (before: number | undefined, after: number | undefined, settledMs: number, limitMs: number): boolean {
-  return before !== undefined && after !== undefined && after > before && settledMs < limitMs
+export function waveStillArriving (joinedAt: readonly number[] | undefined, roundStart: number, settledMs: number, limitMs: number): boolean {
+  return joinedAt !== undefined && joinedAt.some(t => t > roundStart) && settledMs < limitMs
 }
 
 /**

@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { V1Node } from '@kubernetes/client-node'
 import {
-  activeRecords, cordoned, expiredRecords, findRecord, nextRebalanceExpiry, parseUptime, readState, recordNotice, updateRecord, withEventUndone, withLbExclusion, withoutRehearsal, withOutOfService, withTaint,
+  activeRecords, cordoned, expiredRecords, findRecord, interruptedSince, nextRebalanceExpiry, parseUptime, readState, recordNotice, updateRecord, withEventUndone, withLbExclusion, withoutRehearsal, withOutOfService, withTaint,
   INTERRUPTED_LABEL, LB_EXCLUSION_LABEL, NTH_NAMES, OUT_OF_SERVICE_TAINT, REHEARSE_ANNOTATION, STATE_ANNOTATION, FINISHED_EVENTS_KEPT, type TaintEffect
 } from '../../agent/node-state.ts'
 import type { Notice } from '../../agent/notices.ts'
@@ -167,4 +167,17 @@ t.test('the out-of-service taint is added once, and removed by undo only if we a
   const theirs = node({ spec: { taints: [{ ...OUT_OF_SERVICE_TAINT }] } })
   const kept = withEventUndone(withOutOfService(applyNotice(theirs, spot, on, T0)), 'itn-1', T0 + 1000)
   t.same(kept.spec?.taints, [{ ...OUT_OF_SERVICE_TAINT }], 'someone else\'s out-of-service taint stays')
+})
+
+t.test('a node joined the reclaim when it got its latest notice still in force', async t => {
+  t.equal(interruptedSince(node()), undefined, 'no notice: not in a reclaim')
+  let n = recordNotice(node(), rebalance, T0)
+  n = recordNotice(n, spot, T0 + 5000)
+  t.equal(interruptedSince(n), T0 + 5000, 'the latest of its notices')
+  n = withEventUndone(n, 'itn-1', T0 + 6000)
+  t.equal(interruptedSince(n), T0, 'an undone notice no longer counts')
+  n = withEventUndone(n, 'rebalance-1', T0 + 7000)
+  t.equal(interruptedSince(n), undefined, 'all undone')
+  const unreadable = node({ metadata: { name: 'n', annotations: { [STATE_ANNOTATION]: JSON.stringify({ events: [{ id: 'x', kind: 'spot-itn', since: 'soon' }] }) } } })
+  t.equal(interruptedSince(unreadable), undefined, 'a time that does not parse is left out')
 })

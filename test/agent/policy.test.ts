@@ -121,13 +121,13 @@ t.test('a settling drain waits more rounds while the reclaim reaches more nodes,
   t.equal(waveLimitMs(spot, settle, 1_000_000 - 118_000), 10_000, 'five settle times')
   t.equal(waveLimitMs(spot, settle, 1_000_000 - 30_000), 3000, 'a tenth of the time left')
   t.equal(waveLimitMs(rebalance, settle, 0), 10_000, 'no deadline')
-  const rows: Array<[string, number | undefined, number | undefined, number, boolean]> = [
-    ['more nodes interrupted meanwhile', 3, 9, 2000, true],
-    ['no more', 9, 9, 4000, false],
-    ['fewer (some undone)', 9, 7, 4000, false],
-    ['more, but the limit is reached', 9, 12, 10_000, false],
-    ['not countable before', undefined, 9, 2000, false],
-    ['not countable after', 3, undefined, 2000, false]
+  const roundStart = 50_000
+  const rows: Array<[string, number[] | undefined, number, boolean]> = [
+    ['a node got its notice during the round', [48_000, 49_000, 50_500], 2000, true],
+    ['every node got its notice before the round began', [48_000, 49_000, 50_000], 4000, false],
+    ['no node left (all undone)', [], 4000, false],
+    ['more, but the limit is reached', [48_000, 51_000], 10_000, false],
+    ['the nodes could not be listed', undefined, 2000, false]
   ]
-  for (const [what, before, after, settled, expected] of rows) t.equal(waveStillArriving(before, after, settled, 10_000), expected, what)
+  for (const [what, joinedAt, settled, expected] of rows) t.equal(waveStillArriving(joinedAt, roundStart, settled, 10_000), expected, what)
 })
