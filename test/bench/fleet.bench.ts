@@ -11,7 +11,11 @@
  * - the baseline: a kubectl-drain-like handler at the Node Termination
  *   Handler's cadence (IMDS polled every 2 s; taint and cordon in one patch;
  *   every pod evicted at once, a 429 retried after 5 s, each pod then polled
- *   every second until gone).
+ *   every second until gone);
+ * - the same baseline with the Events the Node Termination Handler records
+ *   with EMIT_KUBERNETES_EVENTS=true (one per pod on the node and two per
+ *   node), the like-for-like anchor for requests, since the agent records
+ *   Events by default.
  * Each on a fresh, identical cluster, at two readiness settings (replacements
  * Ready 2 s and 10 s after they are scheduled). Read from the simulator's
  * store in-process every 100 ms (no API request) and from its request log:
@@ -22,8 +26,8 @@
  * budget), replacements that landed on an interrupted node
  * (and were evicted again), and the bench process's peak resident memory
  * (the simulator and every handler share it). Requests per moved pod are
- * also given without Events: the baseline records none, the agent one per
- * evicted pod (PodEviction, as NTH) and two per node.
+ * also given without Events: the plain baseline records none, the agent one
+ * per evicted pod (PodEviction, as NTH) and two per node.
  */
 import { Writable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -101,22 +105,55 @@ function agentHandler (env: Record<string, string>): StartHandler {
   }
 }
 
-/** The baseline on `node`: polls IMDS every 2 s; on a notice taints and cordons in one patch, then drains as kubectl does. */
-const baselineHandler: StartHandler = async (sim, node, imds) => {
-  const core = sim.kubeConfig.makeApiClient(CoreV1Api)
-  const stopping = new AbortController()
-  const run = (async () => {
-    while (!stopping.signal.aborted) {
-      const res = await fetch(`${imds.url}/latest/meta-data/spot/instance-action`, { signal: stopping.signal }).catch(() => undefined)
-      if (res?.status === 200) {
-        await core.patchNode({ name: node, body: [{ op: 'add', path: '/spec/taints', value: [{ key: 'aws-node-termination-handler/spot-itn', value: 'itn', effect: 'NoSchedule' }] }, { op: 'add', path: '/spec/unschedulable', value: true }] })
-        await kubectlLikeDrain(sim, node)
-        return
-      }
-      await sleep(BASELINE_POLL_MS, undefined, { signal: stopping.signal }).catch(() => undefined)
+/** A Kubernetes Event as the Node Termination Handler's recorder writes it, on `involved` (a Node in `default`, or a Pod). */
+function nthEvent (node: string, involved: { kind: 'Node' | 'Pod', name: string, namespace: string }, reason: string, message: string): CoreV1EventInput {
+  return {
+    namespace: involved.namespace,
+    body: {
+      metadata: { generateName: `${involved.name}.`, namespace: involved.namespace },
+      involvedObject: involved,
+      reason,
+      message,
+      type: 'Normal',
+      source: { component: 'aws-node-termination-handler', host: node },
+      count: 1
     }
-  })()
-  return { stop: async () => { stopping.abort(); await run.catch(() => undefined) } }
+  }
+}
+type CoreV1EventInput = Parameters<CoreV1Api['createNamespacedEvent']>[0]
+
+/**
+ * The baseline on `node`: polls IMDS every 2 s; on a notice taints and
+ * cordons in one patch, then drains as kubectl does. With `events`, records
+ * the Events the Node Termination Handler records in IMDS mode with
+ * EMIT_KUBERNETES_EVENTS=true: SpotInterruption on the node, a list of the
+ * node's pods and PodEviction on each of them (DaemonSet pods included)
+ * before the drain, CordonAndDrain on the node after it.
+ */
+function baselineHandler (events: boolean): StartHandler {
+  return async (sim, node, imds) => {
+    const core = sim.kubeConfig.makeApiClient(CoreV1Api)
+    const stopping = new AbortController()
+    const onNode = { kind: 'Node' as const, name: node, namespace: 'default' }
+    const run = (async () => {
+      while (!stopping.signal.aborted) {
+        const res = await fetch(`${imds.url}/latest/meta-data/spot/instance-action`, { signal: stopping.signal }).catch(() => undefined)
+        if (res?.status === 200) {
+          if (events) await core.createNamespacedEvent(nthEvent(node, onNode, 'SpotInterruption', 'Spot Interruption notice for instance was sent'))
+          await core.patchNode({ name: node, body: [{ op: 'add', path: '/spec/taints', value: [{ key: 'aws-node-termination-handler/spot-itn', value: 'itn', effect: 'NoSchedule' }] }, { op: 'add', path: '/spec/unschedulable', value: true }] })
+          if (events) {
+            const pods = (await core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items
+            await Promise.all(pods.map(p => core.createNamespacedEvent(nthEvent(node, { kind: 'Pod', name: p.metadata!.name!, namespace: p.metadata!.namespace! }, 'PodEviction', `Pod evicted due to node drain (node ${node})`))))
+          }
+          await kubectlLikeDrain(sim, node)
+          if (events) await core.createNamespacedEvent(nthEvent(node, onNode, 'CordonAndDrain', 'Node successfully cordoned and drained'))
+          return
+        }
+        await sleep(BASELINE_POLL_MS, undefined, { signal: stopping.signal }).catch(() => undefined)
+      }
+    })()
+    return { stop: async () => { stopping.abort(); await run.catch(() => undefined) } }
+  }
 }
 
 /** When each interrupted node was first seen tainted, cordoned and drained (ms after its notice). */
@@ -230,13 +267,15 @@ export const fleetBench: BenchModule = {
     const figureRows: FigureRow[] = []
     const figureRatios = []
     for (const readyDelayMs of settings.fleetReadyDelaysMs) {
-      const baseline = await runWave(readyDelayMs, 'baseline: kubectl-drain-like at NTH cadence', baselineHandler)
+      const baseline = await runWave(readyDelayMs, 'baseline: kubectl-drain-like at NTH cadence', baselineHandler(false))
+      const withEvents = await runWave(readyDelayMs, 'baseline with NTH\'s Events (EMIT_KUBERNETES_EVENTS=true)', baselineHandler(true))
       const ours = await runWave(readyDelayMs, 'agent (defaults)', agentHandler({}))
       const unsettled = await runWave(readyDelayMs, 'agent, DRAIN_SETTLE_TIME=0', agentHandler({ DRAIN_SETTLE_TIME: '0' }))
-      figureRows.push(baseline, ours, unsettled)
+      figureRows.push(baseline, withEvents, ours, unsettled)
       for (const figure of ['cordoned p95', 'drained p95', '429s', 'requests per moved pod', 'requests per moved pod, Events aside']) {
         figureRatios.push(figureRatio(`${figure} vs kubectl-drain-like`, figure, ours, baseline))
       }
+      figureRatios.push(figureRatio('requests per moved pod vs kubectl-drain-like with NTH\'s Events', 'requests per moved pod', ours, withEvents))
       figureRatios.push(figureRatio('drained p95 vs no settle time', 'drained p95', ours, unsettled))
     }
     return { figureRows, figureRatios }
