@@ -7,7 +7,7 @@
  * outcomes the drain understands (gone, blocked by a budget) or errors with
  * context.
  */
-import { ApiException, CoreV1Api, KubeConfig, PolicyV1Api, type V1Node, type V1Pod, type V1PodDisruptionBudget } from '@kubernetes/client-node'
+import { ApiException, CoreV1Api, KubeConfig, PolicyV1Api, setHeaderOptions, type V1Node, type V1Pod, type V1PodDisruptionBudget } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { statusOf } from '#common/kube-status.ts'
 import { ConfigError } from '#common/options.ts'
@@ -30,6 +30,12 @@ export function loadKubeConfig (): KubeConfig {
   }
   return kubeConfig
 }
+
+/**
+ * The Accept header of a metadata-only list (PartialObjectMetadataList), with
+ * plain JSON as the fallback of a server that does not offer it.
+ */
+export const METADATA_LIST_ACCEPT = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json'
 
 /** What an eviction request came to. */
 export type EvictionOutcome =
@@ -148,11 +154,12 @@ export class NodeClient implements DrainClient {
    * When each Node carrying the INTERRUPTED_LABEL joined the reclaim
    * (interruptedSince): one list with a label selector, served from the API
    * server's watch cache (resourceVersion 0), whose answer holds only the
-   * nodes of the reclaim.
+   * nodes of the reclaim, and of each only its metadata (the state
+   * annotation is there; the status, with its image list, is not).
    */
   async interruptedSinceTimes (): Promise<number[]> {
     try {
-      const nodes = (await this.gate.run(() => this.core.listNode({ labelSelector: INTERRUPTED_LABEL, resourceVersion: '0' }))).items
+      const nodes = (await this.gate.run(() => this.core.listNode({ labelSelector: INTERRUPTED_LABEL, resourceVersion: '0' }, setHeaderOptions('Accept', METADATA_LIST_ACCEPT)))).items
       return nodes.flatMap(node => interruptedSince(node) ?? [])
     } catch (err) {
       throw describe('listing interrupted nodes', err)

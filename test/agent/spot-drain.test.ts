@@ -4,6 +4,7 @@ import { budget, deployment, readyPods, startWorld, NODE, type World } from './w
 import { eventually } from './helpers.ts'
 import type { OutcomeReport } from '../../agent/agent.ts'
 import { INTERRUPTED_LABEL, LB_EXCLUSION_LABEL, readState, recordNotice } from '../../agent/node-state.ts'
+import { METADATA_LIST_ACCEPT } from '../../agent/kube.ts'
 
 t.test('a spot notice ends with the node tainted, labelled, cordoned, drained, an event and one notification', async t => {
   const w = await startWorld()
@@ -237,5 +238,6 @@ t.test('while the reclaim reaches more nodes during the settle time, the drain s
   const lists = w.kube.requests.filter(isCount)
   t.equal(lists.length, 2, 'one label-selected list after each round, none at the cordon')
   t.same(lists.map(r => r.query.resourceVersion), ['0', '0'], 'served from the watch cache')
+  t.same(lists.map(r => r.accept), [METADATA_LIST_ACCEPT, METADATA_LIST_ACCEPT], 'metadata only: the notice times are in the state annotation')
   t.ok(w.logs.lines().some(l => l.msg === 'the reclaim reached more nodes meanwhile; settling another round' && l.joinedMeanwhile === 1 && l.interruptedNodes === 2))
 })

@@ -362,6 +362,21 @@ t.test('kubectl-style Table requests get server-side printed columns', async t =
   t.equal(plain.kind, 'Node', 'without the Accept header the object itself comes back')
 })
 
+t.test('a list asked for metadata only answers a PartialObjectMetadataList; a plain Accept the objects', async t => {
+  const s = await sim(t)
+  const accept = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json'
+  const list = await (await fetch(`${s.url}/api/v1/nodes?labelSelector=lifecycle%3DEc2Spot`, { headers: { accept } })).json() as any
+  t.equal(list.kind, 'PartialObjectMetadataList')
+  t.equal(list.apiVersion, 'meta.k8s.io/v1')
+  t.ok(list.metadata.resourceVersion, 'with the list\'s resourceVersion')
+  t.same(list.items.map((i: any) => [i.kind, i.metadata.name, i.status]), [['PartialObjectMetadata', 'spot-a', undefined], ['PartialObjectMetadata', 'spot-b', undefined]], 'metadata, no status')
+  t.equal(list.items[0].metadata.labels.lifecycle, 'Ec2Spot')
+  const plain = await (await fetch(`${s.url}/api/v1/nodes?labelSelector=lifecycle%3DEc2Spot`, { headers: { accept: 'application/json' } })).json() as any
+  t.equal(plain.kind, 'NodeList')
+  t.ok(plain.items[0].status, 'whole objects')
+  t.equal(s.requests.at(-2)?.accept, accept, 'the request log keeps the Accept header')
+})
+
 t.test('finalizers hold a deleted object until they are removed; Orphan keeps dependents', async t => {
   const s = await sim(t, { controllers: { replicaSets: false } })
   const core = s.kubeConfig.makeApiClient(k8s.CoreV1Api)

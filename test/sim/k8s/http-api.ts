@@ -11,7 +11,7 @@ import { coreVersions, group, groupList, openApiDocument, openApiIndex, resource
 import type { FaultTable, Verb } from './faults.ts'
 import { apiVersionOf, parsePath, type ResourcePath } from './resources.ts'
 import { decodeProtobufObject, PROTOBUF_CONTENT_TYPE } from './protobuf.ts'
-import { toTable, wantsTable } from './tables.ts'
+import { toMetadataList, toTable, wantsMetadataList, wantsTable } from './tables.ts'
 import { matchesFields, matchesRequirements, parseFieldSelector, parseLabelSelector } from './selectors.ts'
 import { ApiError, badRequest, internalError, methodNotSupported, statusForCode, unsupportedMediaType, type Status } from './status.ts'
 import type { KubeObject, StoreEvent } from './store.ts'
@@ -26,6 +26,8 @@ export interface RequestRecord {
   path: string
   query: Record<string, string>
   contentType?: string
+  /** The Accept header, when sent. */
+  accept?: string
   /** Resource plural, namespace, name and subresource when the path names a resource. */
   resource?: string
   namespace?: string
@@ -167,6 +169,7 @@ export function createHttpApi (deps: HttpApiDeps): (req: IncomingMessage, res: S
         if (query.get('watch') === 'true' || query.get('watch') === '1') { watch(path, query, selectors, res, table ? obj => tableOf([obj]) : obj => obj); return undefined }
         const { items, resourceVersion } = cluster.list(type, namespace, selectors)
         if (table) return reply(200, tableOf(items))
+        if (wantsMetadataList(req.headers.accept)) return reply(200, toMetadataList(items, resourceVersion))
         return reply(200, { kind: `${type.kind}List`, apiVersion: apiVersionOf(type), metadata: { resourceVersion }, items: items.map(stripTypeMeta) })
       }
       case 'POST': {
@@ -346,6 +349,7 @@ export function createHttpApi (deps: HttpApiDeps): (req: IncomingMessage, res: S
       durationMs: 0
     }
     if (req.headers['content-type'] !== undefined) record.contentType = req.headers['content-type']
+    if (req.headers.accept !== undefined) record.accept = req.headers.accept
     if (req.headers['user-agent'] !== undefined) record.userAgent = req.headers['user-agent']
     deps.requests.push(record)
     // The record is complete as soon as the head is written, before the client can see the answer.

@@ -1,7 +1,8 @@
 /**
  * Server-side printing (pure): the `meta.k8s.io/v1 Table` answer to
  * `Accept: application/json;as=Table;v=v1;g=meta.k8s.io`, which `kubectl get`
- * asks for. Columns follow the API server's printers (pkg/printers/internalversion)
+ * asks for, and the metadata-only list answer to
+ * `Accept: application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io`. Columns follow the API server's printers (pkg/printers/internalversion)
  * for the resources this project looks at; priority-1 columns are the ones
  * `-o wide` adds. Other resources get the generic Name / Created At table.
  */
@@ -10,9 +11,29 @@ import type { KubeObject } from './store.ts'
 /** One column of a Table. */
 interface Column { name: string, type: string, format?: string, priority?: number, cell: (o: KubeObject, now: number) => unknown }
 
+/** Whether an Accept header asks for the meta.k8s.io/v1 representation `as` (its first choice that names one). */
+function wantsMeta (accept: string | undefined, as: string): boolean {
+  return accept !== undefined && accept.split(',').some(part => new RegExp(`as=${as}(;|$)`).test(part.replaceAll(' ', '')) && /v=v1(;|$)/.test(part.replaceAll(' ', '')) && /g=meta\.k8s\.io/.test(part))
+}
+
 /** Whether an Accept header asks for a v1 Table. */
 export function wantsTable (accept: string | undefined): boolean {
-  return accept !== undefined && accept.split(',').some(part => /as=Table/.test(part) && /v=v1(;|$)/.test(part.replaceAll(' ', '')) && /g=meta\.k8s\.io/.test(part))
+  return wantsMeta(accept, 'Table')
+}
+
+/** Whether an Accept header asks a list for metadata only (a v1 PartialObjectMetadataList). */
+export function wantsMetadataList (accept: string | undefined): boolean {
+  return wantsMeta(accept, 'PartialObjectMetadataList')
+}
+
+/** An object's metadata alone, as the API server sends it in Tables and metadata-only lists. */
+function partialMetadata (o: KubeObject): Record<string, unknown> {
+  return { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: o.metadata }
+}
+
+/** The metadata-only list of `objects`. */
+export function toMetadataList (objects: KubeObject[], resourceVersion: string): Record<string, unknown> {
+  return { kind: 'PartialObjectMetadataList', apiVersion: 'meta.k8s.io/v1', metadata: { resourceVersion }, items: objects.map(partialMetadata) }
 }
 
 /** Human-readable age like the API server's (k8s.io/apimachinery/pkg/util/duration.HumanDuration). */
@@ -125,7 +146,7 @@ export function toTable (resourceKey: string, objects: readonly KubeObject[], re
     columnDefinitions: columns.map(c => ({ name: c.name, type: c.type, format: c.format ?? '', description: '', priority: c.priority ?? 0 })),
     rows: objects.map(o => ({
       cells: columns.map(c => c.cell(o, now)),
-      object: { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: o.metadata }
+      object: partialMetadata(o)
     }))
   }
 }
