@@ -49,6 +49,7 @@ export interface HandlerDecision {
   warnings: string[]
 }
 
+/** The value at `path`, through own keys only, so no key from the request can reach a prototype. */
 function field (value: unknown, ...path: string[]): unknown {
   let current = value
   for (const key of path) {
@@ -58,11 +59,10 @@ function field (value: unknown, ...path: string[]): unknown {
   return current
 }
 
-/** The string value of `key` in a JSON map (labels, annotations), if it has one; only own keys, so no key from the request can reach a prototype. */
-function stringEntry (map: unknown, key: string): string | undefined {
-  if (!isJsonObject(map) || !Object.hasOwn(map, key)) return undefined
-  const value = map[key]
-  return typeof value === 'string' ? value : undefined
+/** The string at `path` (as `field`), if the value there is one. */
+function stringField (value: unknown, ...path: string[]): string | undefined {
+  const found = field(value, ...path)
+  return typeof found === 'string' ? found : undefined
 }
 
 /**
@@ -89,7 +89,7 @@ function repositoryMatches (repository: string, entry: string): boolean {
 /** Decides whether `daemonSet` is a handler under `policy`. */
 export function handlerDecision (daemonSet: JsonObject, policy: HandlerPolicy): HandlerDecision {
   const warnings: string[] = []
-  const annotation = stringEntry(field(daemonSet, 'metadata', 'annotations'), INJECT_ANNOTATION)
+  const annotation = stringField(daemonSet, 'metadata', 'annotations', INJECT_ANNOTATION)
   if (annotation !== undefined) {
     const value = annotation.trim().toLowerCase()
     if (value === 'false') return { handler: false, reason: `annotation ${INJECT_ANNOTATION}=false`, warnings }
@@ -99,14 +99,14 @@ export function handlerDecision (daemonSet: JsonObject, policy: HandlerPolicy): 
   const labelSets = [field(daemonSet, 'metadata', 'labels'), field(daemonSet, 'spec', 'template', 'metadata', 'labels')]
   for (const labels of labelSets) {
     for (const key of policy.labelKeys) {
-      const value = stringEntry(labels, key)
+      const value = stringField(labels, key)
       if (value !== undefined && policy.names.includes(value)) return { handler: true, reason: `label ${key}=${value}`, warnings }
     }
   }
   const containers = field(daemonSet, 'spec', 'template', 'spec', 'containers')
   for (const container of Array.isArray(containers) ? containers : []) {
-    const image = field(container, 'image')
-    if (typeof image !== 'string' || image === '') continue
+    const image = stringField(container, 'image')
+    if (image === undefined || image === '') continue
     const repository = imageRepository(image)
     const entry = policy.images.find(e => repositoryMatches(repository, e))
     if (entry !== undefined) return { handler: true, reason: `image ${clip(image)}`, warnings }
