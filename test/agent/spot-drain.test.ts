@@ -226,7 +226,7 @@ t.test('while the reclaim reaches more nodes during the settle time, the drain s
   const other = await w.kube.addNode({ name: 'spot-node-2', lifecycle: 'spot' })
   const agent = await w.start({ DRAIN_SETTLE_TIME: '500ms', WEBHOOK_URL: '' })
   w.imds.postSpotInterruption()
-  const isCount = (r: { verb: string, resource?: string, query: Record<string, string> }): boolean => r.verb === 'list' && r.resource === 'nodes' && r.query.labelSelector === INTERRUPTED_LABEL
+  const isWaveList = (r: { verb: string, resource?: string, query: Record<string, string> }): boolean => r.verb === 'list' && r.resource === 'nodes' && r.query.labelSelector === INTERRUPTED_LABEL
   await w.kube.waitFor(() => w.node().spec?.unschedulable === true || undefined, 5000, 'the cordon')
   await sleep(100)
   // Another agent's node joins the reclaim while this one settles: labelled, with its notice recorded now.
@@ -235,7 +235,7 @@ t.test('while the reclaim reaches more nodes during the settle time, the drain s
   t.equal((await w.first(agent, 'outcome')).outcome, 'done')
   const waitedMs = cordonToFirstEvictionMs(t, w)
   t.ok(waitedMs >= 1000, `two rounds of 500 ms before the first eviction (${waitedMs} ms)`)
-  const lists = w.kube.requests.filter(isCount)
+  const lists = w.kube.requests.filter(isWaveList)
   t.equal(lists.length, 2, 'one label-selected list after each round, none at the cordon')
   t.same(lists.map(r => r.query.resourceVersion), ['0', '0'], 'served from the watch cache')
   t.same(lists.map(r => r.accept), [METADATA_LIST_ACCEPT, METADATA_LIST_ACCEPT], 'metadata only: the notice times are in the state annotation')

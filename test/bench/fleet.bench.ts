@@ -105,6 +105,8 @@ function agentHandler (env: Record<string, string>): StartHandler {
   }
 }
 
+type CoreV1EventInput = Parameters<CoreV1Api['createNamespacedEvent']>[0]
+
 /** A Kubernetes Event as the Node Termination Handler's recorder writes it, on `involved` (a Node in `default`, or a Pod). */
 function nthEvent (node: string, involved: { kind: 'Node' | 'Pod', name: string, namespace: string }, reason: string, message: string): CoreV1EventInput {
   return {
@@ -120,7 +122,6 @@ function nthEvent (node: string, involved: { kind: 'Node' | 'Pod', name: string,
     }
   }
 }
-type CoreV1EventInput = Parameters<CoreV1Api['createNamespacedEvent']>[0]
 
 /**
  * The baseline on `node`: polls IMDS every 2 s; on a notice taints and

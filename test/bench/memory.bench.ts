@@ -108,8 +108,8 @@ async function webhookRows (settings: BenchSettings, dir: string): Promise<Figur
     await sleep(settings.memorySettleMs)
     const status = async (body: string): Promise<number> => await httpsCall(load(port, body)).then(answer => answer.status, () => 0)
     const statuses = await Promise.all([
-      ...Array.from({ length: LARGE_REVIEWS_AT_ONCE }, async () => await status(nearLimit)),
-      ...Array.from({ length: smallAtOnce }, async () => await status(justSmall))
+      ...Array.from({ length: LARGE_REVIEWS_AT_ONCE }, () => status(nearLimit)),
+      ...Array.from({ length: smallAtOnce }, () => status(justSmall))
     ])
     const worstRow = row(`${LARGE_REVIEWS_AT_ONCE} near-limit (${(nearLimit.length / MiB).toFixed(1)} MiB) and ${smallAtOnce} ${SMALL_BODY_BYTES / 1024} KiB reviews at once (the worst case)`, 'webhook (built)', await memoryOf(p), [
       { name: 'answered 200', value: statuses.filter(s => s === 200).length, unit: '' },

@@ -2,8 +2,9 @@
  * Server-side printing (pure): the `meta.k8s.io/v1 Table` answer to
  * `Accept: application/json;as=Table;v=v1;g=meta.k8s.io`, which `kubectl get`
  * asks for, and the metadata-only list answer to
- * `Accept: application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io`. Columns follow the API server's printers (pkg/printers/internalversion)
- * for the resources this project looks at; priority-1 columns are the ones
+ * `Accept: application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io`.
+ * Columns follow the API server's printers (pkg/printers/internalversion) for
+ * the resources this project looks at; priority-1 columns are the ones
  * `-o wide` adds. Other resources get the generic Name / Created At table.
  */
 import type { KubeObject } from './store.ts'
@@ -11,9 +12,10 @@ import type { KubeObject } from './store.ts'
 /** One column of a Table. */
 interface Column { name: string, type: string, format?: string, priority?: number, cell: (o: KubeObject, now: number) => unknown }
 
-/** Whether an Accept header asks for the meta.k8s.io/v1 representation `as` (its first choice that names one). */
+/** Whether one of an Accept header's media types asks for the meta.k8s.io/v1 representation `as`. */
 function wantsMeta (accept: string | undefined, as: string): boolean {
-  return accept !== undefined && accept.split(',').some(part => new RegExp(`as=${as}(;|$)`).test(part.replaceAll(' ', '')) && /v=v1(;|$)/.test(part.replaceAll(' ', '')) && /g=meta\.k8s\.io/.test(part))
+  const wanted = new RegExp(`as=${as}(;|$)`)
+  return accept !== undefined && accept.split(',').some(part => wanted.test(part) && /v=v1(;|$)/.test(part.replaceAll(' ', '')) && /g=meta\.k8s\.io/.test(part))
 }
 
 /** Whether an Accept header asks for a v1 Table. */
